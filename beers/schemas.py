@@ -1,0 +1,65 @@
+"""What the beers endpoints read and write; the same schemas validate and document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, pre_load, validate
+
+from servicekit.schemas import BaseSchema, Money, UtcTime, price_field, sku_field
+
+MAX_PAGE = 1000
+
+
+class BeerFields(BaseSchema):
+    """A beer's changeable fields, as PUT replaces them."""
+
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Tuborg"}
+    )
+    price = price_field(required=True)
+    image = fields.URL(
+        load_default=None,
+        allow_none=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=validate.Length(max=255),
+        metadata={"description": "An http(s) URL; empty or omitted means none."},
+    )
+
+    @pre_load
+    def empty_image_is_none(self, data: Any, **kwargs: Any) -> Any:
+        if hasattr(data, "get") and data.get("image") == "":
+            return {**data, "image": None}
+        return data
+
+
+class BeerIn(BeerFields):
+    sku = sku_field(required=True)
+
+
+class BeerReplace(BeerFields):
+    sku = sku_field(
+        metadata={"description": "May be sent, but must be the SKU in the path: SKUs never change."}
+    )
+
+
+class BeerOut(BaseSchema):
+    id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    price = Money()
+    image = fields.String(allow_none=True)
+    time_created = UtcTime()
+    time_modified = UtcTime()
+
+
+class BeerListQuery(BaseSchema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    sku = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        load_default=list,
+        validate=validate.Length(max=MAX_PAGE),
+        metadata={"description": "Repeat to fetch several beers at once: `?sku=1&sku=2`."},
+    )

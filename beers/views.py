@@ -1,0 +1,86 @@
+"""The beers endpoints under /api/beers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response
+from marshmallow import fields
+
+from servicekit.app import no_content
+from servicekit.auth import with_admin
+from servicekit.errors import ValidationFailed
+from servicekit.upstream import RemoteUser
+
+from . import domain
+from .models import Beer
+from .schemas import BeerIn, BeerListQuery, BeerOut, BeerReplace
+
+bp = APIBlueprint("beers", __name__, url_prefix="/api/beers", tag="beers")
+
+ADMIN_ERRORS = {
+    401: "The token is missing, unknown, expired or revoked.",
+    403: "The caller is not an administrator.",
+    503: "The users service, which says who the caller is, is unavailable.",
+}
+
+
+@bp.get("/")
+@bp.input(BeerListQuery, location="query", arg_name="query")
+@bp.output(
+    BeerOut(many=True),
+    description="A page of beers in id order.",
+    headers={"X-Total-Count": fields.Integer(metadata={"description": "Matches on all pages."})},
+)
+def list_beers(query: dict[str, Any]) -> tuple[list[Beer], int, dict[str, str]]:
+    """List the catalogue, a page at a time, or the beers with the SKUs asked for."""
+    beers, total = domain.list_beers(
+        limit=query["limit"], offset=query["offset"], skus=query["sku"]
+    )
+    return beers, 200, {"X-Total-Count": str(total)}
+
+
+@bp.get("/<sku>")
+@bp.output(BeerOut, description="The beer.")
+def get_beer(sku: str) -> Beer:
+    """One beer by SKU."""
+    return domain.get_beer(sku)
+
+
+@bp.post("/")
+@with_admin
+@bp.input(BeerIn, location="json_or_form", arg_name="fields")
+@bp.output(
+    BeerOut,
+    status_code=201,
+    description="The new beer.",
+    headers={"Location": fields.String(metadata={"description": "/api/beers/<sku>"})},
+)
+@bp.doc(security="BearerAuth", responses={**ADMIN_ERRORS, 409: "The SKU is taken."})
+def add_beer(fields: dict[str, Any], user: RemoteUser) -> tuple[Beer, int, dict[str, str]]:
+    """Add a beer to the catalogue (administrators only)."""
+    beer = domain.add_beer(fields)
+    return beer, 201, {"Location": f"/api/beers/{beer.sku}"}
+
+
+@bp.put("/<sku>")
+@with_admin
+@bp.input(BeerReplace, location="json_or_form", arg_name="fields")
+@bp.output(BeerOut, description="The beer as it is now.")
+@bp.doc(security="BearerAuth", responses=ADMIN_ERRORS)
+def replace_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
+    """Replace a beer's name, price and image (administrators only); SKUs never change."""
+    if fields.pop("sku", sku) != sku:
+        raise ValidationFailed({"sku": [f"Must be {sku}, the SKU in the path."]})
+    return domain.replace_beer(sku, fields)
+
+
+@bp.delete("/<sku>")
+@with_admin
+@bp.output({}, status_code=204, description="The beer has left the catalogue.")
+@bp.doc(security="BearerAuth", responses=ADMIN_ERRORS)
+def delete_beer(sku: str, user: RemoteUser) -> Response:
+    """Remove a beer from the catalogue (administrators only)."""
+    domain.delete_beer(sku)
+    return no_content()

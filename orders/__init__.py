@@ -1,0 +1,43 @@
+"""orders: each user's open order, checkout with frozen prices, order history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from apiflask import APIFlask
+
+from servicekit.app import create_service_app, upstream_client
+from servicekit.config import BaseConfig
+from servicekit.upstream import UsersClient
+
+from .beers_client import BeersClient
+from .models import db
+
+
+class Config(BaseConfig):
+    """orders asks users (USERS_URL) who calls and beers (BEERS_URL) what beers cost."""
+
+
+def create_app(
+    test_config: Mapping[str, Any] | None = None,
+    *,
+    users_client: UsersClient | None = None,
+    beers_client: BeersClient | None = None,
+) -> APIFlask:
+    app = create_service_app(
+        __name__,
+        service="orders",
+        description="Each user's open order and order history. Every request asks the "
+        "users service who the token belongs to; adding a beer and checking out ask the "
+        "beers service whether the SKUs exist and what they cost.",
+        config=Config,
+        db=db,
+        test_config=test_config,
+    )
+    app.extensions["users_client"] = users_client or upstream_client(app, UsersClient, "USERS_URL")
+    app.extensions["beers_client"] = beers_client or upstream_client(app, BeersClient, "BEERS_URL")
+    from .views import bp
+
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,69 @@
+"""What orders asks the beers service: does a SKU exist, and what does it cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+from servicekit.errors import ServiceUnavailable
+from servicekit.upstream import ServiceClient
+
+# Production servers cap a request line at about 4 KiB: ask for this many
+# SKUs per call at most (every real order fits in one).
+SKUS_PER_CALL = 200
+
+
+@dataclass(frozen=True)
+class CatalogueBeer:
+    sku: str
+    name: str
+    price: Decimal
+
+
+class BeersClient(ServiceClient):
+    service = "beers"
+
+    def beer(self, sku: str) -> CatalogueBeer | None:
+        """The beer with this SKU, or None when it is not in the catalogue."""
+        response = self.call("GET", f"/api/beers/{quote(sku, safe='')}", endpoint="get_beer")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.unexpected(response)
+        return self._beer_of(self.json_of(response))
+
+    def beers(self, skus: Iterable[str]) -> dict[str, CatalogueBeer]:
+        """The beers among these SKUs that are in the catalogue, by SKU."""
+        found: dict[str, CatalogueBeer] = {}
+        for chunk in _chunks(sorted(set(skus)), SKUS_PER_CALL):
+            response = self.call(
+                "GET",
+                "/api/beers/",
+                endpoint="list_beers",
+                params={"sku": chunk, "limit": len(chunk)},
+            )
+            if response.status_code != 200:
+                raise self.unexpected(response)
+            body = self.json_of(response)
+            if not isinstance(body, list):
+                raise ServiceUnavailable(self.service, "it answered a list that is no list")
+            for item in body:
+                beer = self._beer_of(item)
+                found[beer.sku] = beer
+        return found
+
+    def _beer_of(self, body: Any) -> CatalogueBeer:
+        try:
+            return CatalogueBeer(
+                sku=str(body["sku"]), name=str(body["name"]), price=Decimal(body["price"])
+            )
+        except (KeyError, TypeError, InvalidOperation) as error:
+            raise ServiceUnavailable(self.service, "it answered an unknown beer shape") from error
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

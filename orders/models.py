@@ -1,0 +1,73 @@
+"""The orders service's own tables: orders and their lines.
+
+It keeps only the id of the user an order belongs to; users owns the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from servicekit.db import Cents, UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+
+class Order(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(index=True)
+    is_open: Mapped[bool] = mapped_column(default=True)
+    # Grows with every change to the order's lines: checkout closes the order
+    # only if it is still the version whose prices it fetched.
+    version: Mapped[int] = mapped_column(default=0)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    time_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    time_checked_out: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    lines: Mapped[list[Line]] = relationship(
+        order_by="Line.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.line_total for line in self.lines), Decimal("0.00"))
+
+
+class Line(db.Model):  # type: ignore[name-defined]
+    """So many of one beer in an order, at the price it had when last added
+    (or, once checked out, the price that was paid)."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "sku", name="uq_order_lines_order_sku"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    quantity: Mapped[int]
+    unit_price: Mapped[Decimal] = mapped_column(Cents)
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+# At most one open order per user, ever: the database refuses a second.
+Index(
+    "uq_orders_one_open_per_user",
+    Order.user_id,
+    unique=True,
+    sqlite_where=Order.is_open,
+    postgresql_where=Order.is_open,
+)

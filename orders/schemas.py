@@ -1,0 +1,45 @@
+"""What the orders endpoints read and write; the same schemas validate and document."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from servicekit.schemas import BaseSchema, Money, UtcTime, sku_field
+
+
+class AddBeerIn(BaseSchema):
+    sku = sku_field(required=True)
+    quantity = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=10000),
+        metadata={"description": "How many to add (1 to 10000); 1 when omitted."},
+    )
+
+
+class RemoveBeerIn(BaseSchema):
+    sku = sku_field(metadata={"description": "The SKU to remove, here or in the query."})
+
+
+class RemoveBeerQuery(BaseSchema):
+    sku = sku_field(metadata={"description": "The SKU to remove, here or in the body."})
+
+
+class LineOut(BaseSchema):
+    sku = fields.String()
+    name = fields.String()
+    quantity = fields.Integer()
+    unit_price = Money()
+    line_total = Money()
+
+
+class OrderOut(BaseSchema):
+    id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "null for the empty order shown when none is open yet."},
+    )
+    is_open = fields.Boolean()
+    time_created = UtcTime(allow_none=True)
+    time_modified = UtcTime(allow_none=True)
+    time_checked_out = UtcTime(allow_none=True)
+    total = Money()
+    beers = fields.List(fields.Nested(LineOut), attribute="lines")

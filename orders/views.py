@@ -1,0 +1,105 @@
+"""The orders endpoints under /api/orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response, current_app
+
+from servicekit.app import no_content
+from servicekit.auth import with_user
+from servicekit.errors import NotFound, ValidationFailed
+from servicekit.upstream import RemoteUser
+
+from . import domain
+from .beers_client import BeersClient
+from .models import Order
+from .schemas import AddBeerIn, OrderOut, RemoveBeerIn, RemoveBeerQuery
+
+bp = APIBlueprint("orders", __name__, url_prefix="/api/orders", tag="orders")
+
+AUTH_ERRORS = {
+    401: "The token is missing, unknown, expired or revoked.",
+    503: "The users service, which says who the caller is, is unavailable.",
+}
+CATALOGUE_ERRORS = {**AUTH_ERRORS, 503: "The users or the beers service is unavailable."}
+
+
+def beers_client() -> BeersClient:
+    client: BeersClient = current_app.extensions["beers_client"]
+    return client
+
+
+@bp.get("/")
+@with_user
+@bp.output(OrderOut(many=True), description="The caller's orders, oldest first.")
+@bp.doc(security="BearerAuth", responses=AUTH_ERRORS)
+def list_orders(user: RemoteUser) -> list[Order]:
+    """The caller's orders, the open one included, oldest first."""
+    return domain.orders_of(user.id)
+
+
+@bp.get("/current")
+@with_user
+@bp.output(OrderOut, description="The open order; an empty one (id null) if none is open.")
+@bp.doc(security="BearerAuth", responses=AUTH_ERRORS)
+def current_order(user: RemoteUser) -> Order:
+    """The caller's open order."""
+    return domain.open_order(user.id) or domain.empty_order()
+
+
+@bp.put("/current")
+@with_user
+@bp.input(AddBeerIn, location="json_or_form", arg_name="item")
+@bp.output(OrderOut, description="The open order after the beers were added.")
+@bp.doc(
+    security="BearerAuth",
+    responses={**CATALOGUE_ERRORS, 404: "The SKU is not in the catalogue."},
+)
+def add_beer(item: dict[str, Any], user: RemoteUser) -> Order:
+    """Add `quantity` of a beer to the caller's open order (opening one if needed)."""
+    beer = beers_client().beer(item["sku"])
+    if beer is None:
+        raise NotFound(f"No beer has SKU {item['sku']}.", errors={"sku": ["Not in the catalogue."]})
+    return domain.add_beer(user.id, beer, item["quantity"])
+
+
+@bp.delete("/current")
+@with_user
+@bp.input(RemoveBeerQuery, location="query", arg_name="query")
+@bp.input(RemoveBeerIn, location="json_or_form", arg_name="body")
+@bp.output({}, status_code=204, description="The beer is not in the open order (any more).")
+@bp.doc(security="BearerAuth", responses=AUTH_ERRORS)
+def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -> Response:
+    """Remove a beer from the caller's open order; the SKU in the body or the query."""
+    sku = body.get("sku") or query.get("sku")
+    if not sku:
+        raise ValidationFailed({"sku": ["Missing data for required field."]})
+    domain.remove_beer(user.id, sku)
+    return no_content()
+
+
+@bp.post("/checkout")
+@with_user
+@bp.output(OrderOut, description="The order, now closed, with the prices that were paid.")
+@bp.doc(
+    security="BearerAuth",
+    responses={
+        **CATALOGUE_ERRORS,
+        409: "The open order is empty, or some of its beers left the catalogue "
+        "(named in `skus`); the order stays open.",
+    },
+)
+def checkout(user: RemoteUser) -> Order:
+    """Check out the open order at the catalogue's current prices."""
+    return domain.checkout(user.id, beers_client())
+
+
+@bp.get("/<int:order_id>")
+@with_user
+@bp.output(OrderOut, description="The order with its lines.")
+@bp.doc(security="BearerAuth", responses={**AUTH_ERRORS, 404: "No such order of the caller's."})
+def get_order(order_id: int, user: RemoteUser) -> Order:
+    """One of the caller's orders; anyone else's is 404."""
+    return domain.order_of(user.id, order_id)

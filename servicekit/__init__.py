@@ -1,0 +1,4 @@
+"""Plumbing the three services share: errors, auth, clients, health, metrics.
+
+Never imports a service.
+"""

@@ -1,0 +1,120 @@
+"""Column types and engine settings that behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.types import TypeDecorator
+
+CENT = Decimal("0.01")
+SQLITE_BEGIN = "sqlite_begin"  # execution option: how a SQLite transaction begins
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime, also on SQLite (which keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Cents(TypeDecorator[Decimal]):
+    """Money as a Decimal with two places, stored as whole cents.
+
+    Integers are exact on every database; SQLite has no decimal type.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        cents = value * 100
+        if cents != cents.to_integral_value():
+            raise ValueError(f"{value} has more than two decimal places")
+        return int(cents)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else (Decimal(int(value)) / 100).quantize(CENT)
+
+
+def tune_sqlite(engine: Engine) -> None:
+    """Let several worker processes share one SQLite file safely.
+
+    WAL lets readers run beside the one writer; the busy timeout makes a writer
+    wait its turn instead of failing. pysqlite's own implicit BEGIN is switched
+    off so that a write transaction can start with BEGIN IMMEDIATE (see
+    `write_transaction`): it takes the write lock before its first read, so it
+    can never find its snapshot stale halfway through and fail as "locked".
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def set_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction(session: Session | scoped_session[Any]) -> Iterator[None]:
+    """A transaction that writes: committed at the end, rolled back on error.
+
+    It must be the first thing the session does in its transaction; on SQLite
+    it holds the write lock from its first statement (on PostgreSQL row locks
+    and constraints do that job).
+    """
+    real = session() if isinstance(session, scoped_session) else session
+    if real.in_transaction():
+        real.commit()
+    real.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+    try:
+        yield
+        real.commit()
+    except BaseException:
+        real.rollback()
+        raise
+
+
+def database_answers(engine: Engine) -> bool:
+    """True when a trivial query succeeds: the readiness check."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:  # any failure means "not ready", whatever the driver raised
+        return False
+    return True

@@ -1,0 +1,135 @@
+"""Request ids, log lines that carry them, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+
+from apiflask import APIFlask
+from flask import Response, g, has_request_context, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's id is echoed only when it is short and plain: it ends up in logs.
+_ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s] %(message)s"
+
+access_log = logging.getLogger("servicekit.access")
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, or None outside a request."""
+    if has_request_context():
+        return g.get("request_id")
+    return None
+
+
+class _RequestContextFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id() or "-"
+        record.service = self.service
+        return True
+
+
+def configure_logging(service: str, level: str) -> None:
+    """One stderr handler on the root logger whose lines name the request id."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if getattr(handler, "servicekit", False):
+            return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.servicekit = True  # type: ignore[attr-defined]
+    handler.addFilter(_RequestContextFilter(service))
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+class Metrics:
+    """The counters and histograms every service exposes on /metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "Requests served, by endpoint and status.",
+            ["method", "endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to serve a request, by endpoint.",
+            ["method", "endpoint"],
+            registry=self.registry,
+        )
+        self.upstream_calls = Counter(
+            "upstream_requests_total",
+            "Calls to other services, by outcome (status code, timeout or error).",
+            ["service", "endpoint", "outcome"],
+            registry=self.registry,
+        )
+        self.upstream_latency = Histogram(
+            "upstream_request_duration_seconds",
+            "Time spent waiting for other services.",
+            ["service", "endpoint"],
+            registry=self.registry,
+        )
+
+    def observe_upstream(self, service: str, endpoint: str, outcome: str, seconds: float) -> None:
+        self.upstream_calls.labels(service, endpoint, outcome).inc()
+        self.upstream_latency.labels(service, endpoint).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """Prometheus text; merged across worker processes when they share a directory."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
+        return generate_latest(self.registry)
+
+
+def install_request_tracking(app: APIFlask, metrics: Metrics) -> None:
+    """Give each request an id, echo it, log the request and count it."""
+
+    @app.before_request
+    def start_request() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if _ACCEPTABLE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        request_id = g.get("request_id") or uuid.uuid4().hex
+        response.headers[REQUEST_ID_HEADER] = request_id
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.requests.labels(request.method, endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, endpoint).observe(elapsed)
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.full_path.rstrip("?"),
+            response.status_code,
+            elapsed * 1000,
+        )
+        return response
+
+    @app.get("/metrics")
+    @app.doc(hide=True)
+    def metrics_endpoint() -> Response:
+        return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,295 @@
+"""Run the shop: `inv users setup|serve|create-admin`, `inv beers setup|serve`,
+`inv orders setup|serve`, `inv up`, `inv test`, `inv check`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+from invoke import Context, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+PORTS = {"users": 5001, "beers": 5002, "orders": 5003}
+READY_TIMEOUT = 30.0
+
+SERVICE_HELP = {
+    "action": "setup, serve (or, for users, create-admin)",
+    "host": "address to serve on (serve)",
+    "port": "port to serve on (serve); the service's own by default",
+    "workers": "worker processes (serve)",
+    "reset": "drop the service's tables and data first (setup)",
+}
+
+
+def _app(service: str, database_url: str | None = None) -> Any:
+    """The service's Flask app; DATABASE_URL from the environment unless given."""
+    if service == "users":
+        from users import create_app
+    elif service == "beers":
+        from beers import create_app
+    else:
+        from orders import create_app
+    return create_app({"DATABASE_URL": database_url} if database_url else None)
+
+
+def _database(service: str) -> Any:
+    if service == "users":
+        from users.models import db
+    elif service == "beers":
+        from beers.models import db
+    else:
+        from orders.models import db
+    return db
+
+
+def setup_service(
+    service: str, *, reset: bool = False, seed: str = "no", database_url: str | None = None
+) -> None:
+    """Create the service's missing tables (dropping all first with reset).
+
+    seed: for beers, "yes" loads the demo beers whose SKUs are free, "if-empty"
+    only into an empty catalogue.
+    """
+    app = _app(service, database_url)
+    db = _database(service)
+    with app.app_context():
+        if reset:
+            db.drop_all()
+        db.create_all()
+        if service == "beers" and seed != "no":
+            from beers.domain import catalogue_is_empty, seed_demo_catalogue
+
+            if seed == "yes" or catalogue_is_empty():
+                added = seed_demo_catalogue()
+                print(f"beers: added {added} demo beers to the catalogue")
+    print(f"{service}: database ready at {_safe_url(app.config['SQLALCHEMY_DATABASE_URI'])}")
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, fit to print."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def gunicorn_argv(service: str, host: str, port: int, workers: int) -> list[str]:
+    """The production server's command line for one service."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"{service}:create_app()",
+        "--chdir",
+        str(ROOT),
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        # Threads keep connections alive between services and let a worker
+        # wait on another service while serving the next request.
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "10",
+        "--keep-alive",
+        "5",
+        # Three servers on one machine must not fight over one control socket.
+        "--no-control-socket",
+    ]
+
+
+def _service_task(
+    c: Context,
+    service: str,
+    action: str,
+    host: str,
+    port: int,
+    workers: int,
+    reset: bool,
+    seed: bool = False,
+) -> None:
+    if action == "setup":
+        setup_service(service, reset=reset, seed="yes" if seed else "no")
+    elif action == "serve":
+        setup_service(service)
+        argv = gunicorn_argv(service, host, port or PORTS[service], workers)
+        sys.stdout.flush()
+        os.execv(argv[0], argv)  # the server takes this process's place: Ctrl-C reaches it
+    else:
+        raise Exit(f"inv {service}: unknown action {action!r}; try setup or serve", code=2)
+
+
+@task(
+    positional=["action"],
+    help={
+        **SERVICE_HELP,
+        "username": "create-admin: the administrator's username",
+        "email": "create-admin: their email (when the user is new)",
+        "password": "create-admin: their password (when the user is new)",
+    },
+)
+def users(
+    c: Context,
+    action: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    workers: int = 2,
+    reset: bool = False,
+    username: str = "",
+    email: str = "",
+    password: str = "",
+) -> None:
+    """users: setup, serve, or create-admin (create or promote an administrator)."""
+    if action == "create-admin":
+        create_admin(username, email, password)
+    else:
+        _service_task(c, "users", action, host, port, workers, reset)
+
+
+def create_admin(username: str, email: str, password: str) -> None:
+    """Promote the user to administrator, or create them as one; print no secret."""
+    from marshmallow import ValidationError
+
+    from users.domain import promote_to_admin, register
+    from users.schemas import RegisterIn
+
+    app = _app("users")
+    with app.app_context():
+        _database("users").create_all()
+        user = promote_to_admin(username)
+        if user is not None:
+            print(f"Promoted {user.username} (id {user.id}) to administrator")
+            return
+        try:
+            fields = RegisterIn().load({"username": username, "email": email, "password": password})
+        except ValidationError as error:
+            raise Exit(f"create-admin: invalid input: {error.messages}", code=2) from error
+        user = register(fields, is_admin=True)
+        print(f"Created administrator {user.username} (id {user.id})")
+
+
+@task(positional=["action"], help={**SERVICE_HELP, "seed": "load the demo catalogue (setup)"})
+def beers(
+    c: Context,
+    action: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    workers: int = 2,
+    reset: bool = False,
+    seed: bool = False,
+) -> None:
+    """beers: setup [--seed] or serve."""
+    _service_task(c, "beers", action, host, port, workers, reset, seed)
+
+
+@task(positional=["action"], help=SERVICE_HELP)
+def orders(
+    c: Context,
+    action: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    workers: int = 2,
+    reset: bool = False,
+) -> None:
+    """orders: setup or serve."""
+    _service_task(c, "orders", action, host, port, workers, reset)
+
+
+@task(help={"host": "address to serve on", "workers": "worker processes per service"})
+def up(c: Context, host: str = "127.0.0.1", workers: int = 2) -> None:
+    """Set up and start all three services; Ctrl-C stops them."""
+    _stop_on_signals()
+    for service in PORTS:
+        database_url = os.environ.get(f"{service.upper()}_DATABASE_URL")
+        setup_service(service, seed="if-empty", database_url=database_url)
+    servers = {
+        service: subprocess.Popen(
+            gunicorn_argv(service, host, port, workers), env=_service_env(service)
+        )
+        for service, port in PORTS.items()
+    }
+    try:
+        for service, port in PORTS.items():
+            _wait_until_ready(f"http://127.0.0.1:{port}/ready", servers[service])
+        print("\nThe shop is up (Ctrl-C stops it):")
+        for service, port in PORTS.items():
+            print(f"  {service:7} http://{host}:{port}/api/{service}   docs: /api/docs")
+        while all(server.poll() is None for server in servers.values()):
+            time.sleep(0.5)
+        raise Exit("a service stopped; stopping the others", code=1)
+    except KeyboardInterrupt:
+        print("\nStopping…")
+    finally:
+        _stop(servers.values())
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and a plain kill both stop the shop cleanly, even when this
+    process was started in the background (where SIGINT starts out ignored)."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _service_env(service: str) -> Mapping[str, str]:
+    env = dict(os.environ)
+    own_url = os.environ.get(f"{service.upper()}_DATABASE_URL")
+    if own_url:
+        env["DATABASE_URL"] = own_url
+    else:
+        env.pop("DATABASE_URL", None)
+    return env
+
+
+def _wait_until_ready(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise Exit(f"{url}: the server exited with {server.returncode}", code=1)
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise Exit(f"{url} was not ready within {READY_TIMEOUT:.0f} s", code=1)
+
+
+def _stop(servers: Any) -> None:
+    for server in servers:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+    for server in servers:
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@task(help={"args": "extra pytest arguments, e.g. '-k checkout'"})
+def test(c: Context, args: str = "") -> None:
+    """Run every test: service tests, then end-to-end over real HTTP."""
+    c.run(f"{sys.executable} -m pytest {args}", pty=False)
+
+
+@task
+def check(c: Context) -> None:
+    """Lint, format check and type check."""
+    c.run(f"{sys.executable} -m ruff check .")
+    c.run(f"{sys.executable} -m ruff format --check .")
+    c.run(f"{sys.executable} -m mypy")

@@ -1,0 +1,120 @@
+"""Registration, login and tokens: the users service's rules."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from servicekit.db import utcnow, write_transaction
+from servicekit.errors import Conflict, Unauthorized
+
+from .models import Token, User, db
+
+TOKEN_BYTES = 32  # 256 random bits
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    token_type: str
+    expires_at: datetime
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@cache
+def _stand_in_hash() -> str:
+    """A hash to check wrong passwords against when the username is unknown,
+    so that login takes about as long either way."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def find_user(username: str) -> User | None:
+    return db.session.scalars(
+        select(User).where(func.lower(User.username) == username.lower())
+    ).one_or_none()
+
+
+def register(fields: dict[str, Any], *, is_admin: bool = False) -> User:
+    """Create a user; 409 naming each field that is already taken."""
+    try:
+        with write_transaction(db.session):
+            _refuse_taken(fields["username"], fields["email"])
+            user = User(
+                username=fields["username"],
+                email=fields["email"],
+                password_hash=generate_password_hash(fields["password"]),
+                first_name=fields.get("first_name"),
+                last_name=fields.get("last_name"),
+                is_admin=is_admin,
+            )
+            db.session.add(user)
+    except IntegrityError as error:  # only if the database is shared in some odd way
+        raise Conflict("The username or email is already taken.") from error
+    return user
+
+
+def _refuse_taken(username: str, email: str) -> None:
+    taken: dict[str, list[str]] = {}
+    if find_user(username) is not None:
+        taken["username"] = ["Already taken."]
+    email_owner = db.session.scalars(
+        select(User.id).where(func.lower(User.email) == email.lower())
+    ).first()
+    if email_owner is not None:
+        taken["email"] = ["Already taken."]
+    if taken:
+        raise Conflict(f"Already taken: {', '.join(taken)}.", errors=taken)
+
+
+def log_in(username: str, password: str, ttl_seconds: int) -> IssuedToken:
+    """A new token for the right password; one 401 for any wrong pair."""
+    user = find_user(username)
+    password_hash = user.password_hash if user else _stand_in_hash()
+    if not check_password_hash(password_hash, password) or user is None:
+        raise Unauthorized("Wrong username or password.")
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    now = utcnow()
+    expires_at = now + timedelta(seconds=ttl_seconds)
+    with write_transaction(db.session):
+        # Expired tokens are of no use to anyone: drop this user's on the way.
+        db.session.execute(delete(Token).where(Token.user_id == user.id, Token.expires_at <= now))
+        db.session.add(Token(digest=token_digest(token), user_id=user.id, expires_at=expires_at))
+    return IssuedToken(token=token, token_type="Bearer", expires_at=expires_at)
+
+
+def user_for_token(token: str) -> User | None:
+    """The user a live token belongs to, in one query."""
+    return db.session.scalars(
+        select(User)
+        .join(Token, Token.user_id == User.id)
+        .where(Token.digest == token_digest(token), Token.expires_at > utcnow())
+    ).one_or_none()
+
+
+def revoke(token: str) -> bool:
+    """Revoke a live token; False when it was not one."""
+    with write_transaction(db.session):
+        result = db.session.execute(
+            delete(Token).where(Token.digest == token_digest(token), Token.expires_at > utcnow())
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def promote_to_admin(username: str) -> User | None:
+    """Make the user with this username an administrator; None if there is none."""
+    with write_transaction(db.session):
+        user = find_user(username)
+        if user is not None:
+            user.is_admin = True
+    return user

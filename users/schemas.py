@@ -1,0 +1,86 @@
+"""What the users endpoints read and write; the same schemas validate and document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from servicekit.schemas import BaseSchema, UtcTime
+
+USERNAME = validate.Regexp(
+    r"^[A-Za-z0-9_.-]{3,64}$", error="3 to 64 of the characters A-Z a-z 0-9 _ . -"
+)
+NAME = validate.Length(max=255)
+
+
+class RegisterIn(BaseSchema):
+    username = fields.String(required=True, validate=USERNAME, metadata={"example": "ivan"})
+    email = fields.Email(
+        validate=validate.Length(max=255), metadata={"example": "ivan@example.com"}
+    )
+    mail = fields.Email(
+        load_only=True,
+        validate=validate.Length(max=255),
+        metadata={"description": "The original name of `email`, accepted as well."},
+    )
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+    )
+    first_name = fields.String(load_default=None, allow_none=True, validate=NAME)
+    last_name = fields.String(load_default=None, allow_none=True, validate=NAME)
+
+    @validates_schema
+    def check_email_and_password(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        if not data.get("email") and not data.get("mail"):
+            errors["email"] = ["Missing data for required field."]
+        username, password = data.get("username"), data.get("password")
+        if username and password and username.lower() == password.lower():
+            errors["password"] = ["Must not be the username."]
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def one_email(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        mail = data.pop("mail", None)
+        data["email"] = data.get("email") or mail
+        return data
+
+
+class ExistsQuery(BaseSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=255))
+
+
+class ExistsOut(BaseSchema):
+    username = fields.String()
+    exists = fields.Boolean()
+
+
+class LoginIn(BaseSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
+class TokenOut(BaseSchema):
+    token = fields.String(metadata={"description": "Send it as `Authorization: Bearer <token>`."})
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_at = UtcTime()
+
+
+class TokenIn(BaseSchema):
+    token = fields.String(
+        validate=validate.Length(max=1024),
+        metadata={"description": "The token, when it is not sent in the Authorization header."},
+    )
+
+
+class UserOut(BaseSchema):
+    id = fields.Integer()
+    username = fields.String()
+    email = fields.String()
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    is_admin = fields.Boolean()
+    time_registered = UtcTime()
+    time_modified = UtcTime()
