@@ -11,9 +11,10 @@ from urllib.parse import quote
 from servicekit.errors import ServiceUnavailable
 from servicekit.upstream import ServiceClient
 
-# Production servers cap a request line at about 4 KiB: ask for this many
-# SKUs per call at most (every real order fits in one).
-SKUS_PER_CALL = 200
+# Production servers cap a request line at about 4 KiB: an order with more
+# SKUs than fit in this much query string is asked about in several calls
+# (every real order fits in one).
+MAX_QUERY_LENGTH = 3000
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,12 @@ class BeersClient(ServiceClient):
     def beers(self, skus: Iterable[str]) -> dict[str, CatalogueBeer]:
         """The beers among these SKUs that are in the catalogue, by SKU."""
         found: dict[str, CatalogueBeer] = {}
-        for chunk in _chunks(sorted(set(skus)), SKUS_PER_CALL):
+        for batch in _batches(sorted(set(skus))):
             response = self.call(
                 "GET",
                 "/api/beers/",
                 endpoint="list_beers",
-                params={"sku": chunk, "limit": len(chunk)},
+                params={"sku": batch, "limit": len(batch)},
             )
             if response.status_code != 200:
                 raise self.unexpected(response)
@@ -64,6 +65,16 @@ class BeersClient(ServiceClient):
             raise ServiceUnavailable(self.service, "it answered an unknown beer shape") from error
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _batches(skus: list[str]) -> Iterator[list[str]]:
+    """The SKUs in groups whose `sku=...&sku=...` query fits MAX_QUERY_LENGTH."""
+    batch: list[str] = []
+    length = 0
+    for sku in skus:
+        cost = len("sku=&") + len(quote(sku, safe=""))
+        if batch and length + cost > MAX_QUERY_LENGTH:
+            yield batch
+            batch, length = [], 0
+        batch.append(sku)
+        length += cost
+    if batch:
+        yield batch

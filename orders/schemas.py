@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import fields, validate
 
 from servicekit.schemas import BaseSchema, Money, UtcTime, sku_field
 
 
+class WholeNumber(fields.Integer):
+    """An integer: a JSON integer or a form's digits; 2.5 is refused, not truncated."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 class AddBeerIn(BaseSchema):
     sku = sku_field(required=True)
-    quantity = fields.Integer(
+    quantity = WholeNumber(
         load_default=1,
         validate=validate.Range(min=1, max=10000),
         metadata={"description": "How many to add (1 to 10000); 1 when omitted."},

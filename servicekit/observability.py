@@ -8,6 +8,7 @@ import re
 import sys
 import time
 import uuid
+from typing import Any
 
 from apiflask import APIFlask
 from flask import Response, g, has_request_context, request
@@ -46,13 +47,25 @@ class _RequestContextFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (test runners swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(service: str, level: str) -> None:
     """One stderr handler on the root logger whose lines name the request id."""
     root = logging.getLogger()
     for handler in root.handlers:
         if getattr(handler, "servicekit", False):
             return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.servicekit = True  # type: ignore[attr-defined]
     handler.addFilter(_RequestContextFilter(service))
     handler.setFormatter(logging.Formatter(_LOG_FORMAT))

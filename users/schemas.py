@@ -30,7 +30,7 @@ class RegisterIn(BaseSchema):
     first_name = fields.String(load_default=None, allow_none=True, validate=NAME)
     last_name = fields.String(load_default=None, allow_none=True, validate=NAME)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def check_email_and_password(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
         if not data.get("email") and not data.get("mail"):

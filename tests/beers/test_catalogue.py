@@ -1,0 +1,227 @@
+import pytest
+
+from beers.models import Beer, db
+
+from .conftest import ADMIN, ALICE
+
+
+def test_the_demo_catalogue_lists_in_id_order_with_decimal_prices(client):
+    response = client.get("/api/beers/")
+    assert response.status_code == 200
+    assert response.headers["X-Total-Count"] == "3"
+    assert [(b["sku"], b["name"], b["price"]) for b in response.json] == [
+        ("123456", "Бургаско", "1.19"),
+        ("123457", "Загорка", "2.00"),
+        ("123458", "Tuborg", "1.50"),
+    ]
+
+
+def test_non_ascii_names_are_sent_as_they_are(client):
+    assert "Загорка".encode() in client.get("/api/beers/").data
+
+
+@pytest.mark.parametrize("path", ["/api/beers", "/api/beers/"])
+def test_the_list_answers_with_and_without_the_trailing_slash(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert len(response.json) == 3
+
+
+def test_limit_and_offset_page_through_and_the_total_counts_all(client):
+    response = client.get("/api/beers/?limit=1&offset=1")
+    assert [b["sku"] for b in response.json] == ["123457"]
+    assert response.headers["X-Total-Count"] == "3"
+
+
+def test_repeated_sku_fetches_several_beers_at_once(client):
+    response = client.get("/api/beers/?sku=123458&sku=123456&sku=nope")
+    assert [b["sku"] for b in response.json] == ["123456", "123458"]
+    assert response.headers["X-Total-Count"] == "2"
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"), ("offset=-1", "offset")],
+)
+def test_a_bad_page_query_is_a_400_naming_it(client, query, field):
+    response = client.get(f"/api/beers/?{query}")
+    assert response.status_code == 400
+    assert field in response.json["errors"]
+
+
+def test_one_beer_by_sku(client):
+    response = client.get("/api/beers/123457")
+    assert response.status_code == 200
+    assert response.json["name"] == "Загорка"
+    assert response.json["time_created"].endswith("+00:00")
+
+
+def test_an_unknown_sku_is_a_404_problem(client):
+    response = client.get("/api/beers/nope")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+NEW_BEER = {
+    "sku": "KAM-1",
+    "name": "Каменица",
+    "price": "1.80",
+    "image": "https://example.com/k.png",
+}
+
+
+@pytest.mark.parametrize("path", ["/api/beers/", "/api/beers"])
+def test_an_admin_adds_a_beer_and_learns_where_it_lives(client, path):
+    response = client.post(path, json=NEW_BEER, headers=ADMIN)
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/api/beers/KAM-1"
+    assert response.json["price"] == "1.80"
+    assert client.get("/api/beers/KAM-1").json["name"] == "Каменица"
+
+
+def test_a_beer_can_be_added_with_a_form(client):
+    form = {"sku": "KAM-2", "name": "Каменица", "price": "2", "image": ""}
+    response = client.post("/api/beers/", data=form, headers=ADMIN)
+    assert response.status_code == 201
+    assert response.json["price"] == "2.00"
+    assert response.json["image"] is None
+
+
+def test_a_price_may_be_a_json_number_when_it_is_exact(client):
+    response = client.post("/api/beers/", json={**NEW_BEER, "price": 1.8}, headers=ADMIN)
+    assert response.status_code == 201
+    assert response.json["price"] == "1.80"
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"price": "1.999"}, "price"),
+        ({"price": 1.999}, "price"),
+        ({"price": "0"}, "price"),
+        ({"price": "-1"}, "price"),
+        ({"price": "1000000.00"}, "price"),
+        ({"price": "NaN"}, "price"),
+        ({"price": "1e3"}, "price"),
+        ({"price": True}, "price"),
+        ({"sku": "has space"}, "sku"),
+        ({"sku": ""}, "sku"),
+        ({"sku": "x" * 65}, "sku"),
+        ({"sku": ".."}, "sku"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 256}, "name"),
+        ({"image": "ftp://example.com/a.png"}, "image"),
+        ({"image": "not a url"}, "image"),
+        ({"image": "https://example.com/" + "x" * 250}, "image"),
+    ],
+)
+def test_bad_beers_are_refused_naming_the_field_and_nothing_is_written(app, client, change, field):
+    response = client.post("/api/beers/", json={**NEW_BEER, **change}, headers=ADMIN)
+    assert response.status_code == 400
+    assert list(response.json["errors"]) == [field]
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Beer.id))) == 3
+
+
+def test_every_missing_field_is_named_at_once(client):
+    response = client.post("/api/beers/", json={}, headers=ADMIN)
+    assert set(response.json["errors"]) == {"sku", "name", "price"}
+
+
+def test_a_taken_sku_is_a_conflict(client):
+    response = client.post("/api/beers/", json={**NEW_BEER, "sku": "123456"}, headers=ADMIN)
+    assert response.status_code == 409
+    assert response.json["errors"] == {"sku": ["Already taken."]}
+
+
+def test_put_replaces_the_beer_and_omitted_image_means_none(client):
+    client.post("/api/beers/", json=NEW_BEER, headers=ADMIN)
+    response = client.put(
+        "/api/beers/KAM-1", data={"name": "Каменица тъмна", "price": "2.10"}, headers=ADMIN
+    )
+    assert response.status_code == 200
+    assert response.json["name"] == "Каменица тъмна"
+    assert response.json["price"] == "2.10"
+    assert response.json["image"] is None
+    assert client.get("/api/beers/KAM-1").json["price"] == "2.10"
+
+
+def test_put_needs_the_whole_beer(client):
+    response = client.put("/api/beers/123456", json={"name": "x"}, headers=ADMIN)
+    assert response.status_code == 400
+    assert list(response.json["errors"]) == ["price"]
+
+
+def test_put_cannot_change_the_sku(client):
+    response = client.put(
+        "/api/beers/123456", json={"sku": "999", "name": "x", "price": "1.00"}, headers=ADMIN
+    )
+    assert response.status_code == 400
+    assert list(response.json["errors"]) == ["sku"]
+
+
+def test_put_on_an_unknown_sku_is_a_404(client):
+    response = client.put("/api/beers/nope", json={"name": "x", "price": "1.00"}, headers=ADMIN)
+    assert response.status_code == 404
+
+
+def test_delete_removes_the_beer(client):
+    response = client.delete("/api/beers/123456", headers=ADMIN)
+    assert response.status_code == 204
+    assert client.get("/api/beers/123456").status_code == 404
+    assert client.delete("/api/beers/123456", headers=ADMIN).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("post", "/api/beers/", NEW_BEER),
+        ("put", "/api/beers/123456", {"name": "x", "price": "1.00"}),
+        ("delete", "/api/beers/123456", None),
+    ],
+)
+def test_catalogue_changes_need_a_token(client, method, path, body):
+    response = getattr(client, method)(path, json=body)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("post", "/api/beers/", NEW_BEER),
+        ("put", "/api/beers/123456", {"name": "x", "price": "1.00"}),
+        ("delete", "/api/beers/123456", None),
+    ],
+)
+def test_catalogue_changes_need_an_administrator(client, method, path, body):
+    response = getattr(client, method)(path, json=body, headers=ALICE)
+    assert response.status_code == 403
+    assert client.get("/api/beers/123456").json["name"] == "Бургаско"
+
+
+def test_a_bad_token_is_checked_before_the_body(client):
+    response = client.post("/api/beers/", json={}, headers={"Authorization": "Bearer junk"})
+    assert response.status_code == 401
+
+
+def test_beers_asks_users_about_the_token_it_was_given(client, users):
+    client.delete("/api/beers/123456", headers={"Authorization": "admin-token"})
+    assert users.asked == ["admin-token"]
+
+
+def test_when_users_is_down_a_change_is_a_503_and_nothing_is_written(app, client, users):
+    users.down = True
+    response = client.post("/api/beers/", json=NEW_BEER, headers=ADMIN)
+    assert response.status_code == 503
+    assert response.json["service"] == "users"
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Beer.id))) == 3
+
+
+def test_seeding_twice_adds_the_demo_beers_once(app):
+    from beers.domain import seed_demo_catalogue
+
+    with app.app_context():
+        assert seed_demo_catalogue() == 0
+        assert db.session.scalar(db.select(db.func.count(Beer.id))) == 3

@@ -1,0 +1,149 @@
+"""What every service has in common, checked on the beers app."""
+
+import pytest
+
+from beers import create_app
+from beers.models import db
+from tests.fakes import FakeUsersClient
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path}/beers.db", "SECRET_KEY": "test"},
+        users_client=FakeUsersClient(),
+    )
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def assert_problem(response, status):
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert {"type", "title", "status", "detail"} <= set(response.json)
+    assert response.json["status"] == status
+
+
+def test_an_unknown_path_is_a_problem(client):
+    assert_problem(client.get("/no/such/thing"), 404)
+
+
+def test_a_wrong_method_is_a_problem(client):
+    assert_problem(client.patch("/api/beers/"), 405)
+
+
+def test_a_huge_body_is_a_problem(client):
+    response = client.post(
+        "/api/beers/",
+        data="x" * (1024 * 1024 + 1),
+        headers={"Authorization": "admin-token", "Content-Type": "application/json"},
+    )
+    assert_problem(response, 413)
+
+
+def test_invalid_json_is_a_400_problem(client):
+    response = client.post(
+        "/api/beers/",
+        data="{nope",
+        headers={"Authorization": "admin-token", "Content-Type": "application/json"},
+    )
+    assert_problem(response, 400)
+
+
+def test_a_json_body_that_is_not_an_object_is_a_400_problem(client):
+    response = client.post("/api/beers/", json=[1, 2], headers={"Authorization": "admin-token"})
+    assert_problem(response, 400)
+
+
+def test_an_unexpected_error_is_a_500_problem_without_a_trace(app, client, monkeypatch):
+    import beers.domain
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(beers.domain, "get_beer", explode)
+    response = client.get("/api/beers/123456")
+    assert_problem(response, 500)
+    assert b"secret internals" not in response.data
+    assert b"Traceback" not in response.data
+
+
+def test_a_request_id_is_echoed(client):
+    response = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+
+
+def test_a_request_id_is_made_when_none_or_a_strange_one_is_sent(client):
+    first = client.get("/health").headers["X-Request-ID"]
+    odd = client.get("/health", headers={"X-Request-ID": "bad id\twith junk"}).headers
+    assert len(first) >= 16
+    assert odd["X-Request-ID"] != "bad id\twith junk"
+
+
+def test_log_lines_carry_the_request_id(client, caplog):
+    caplog.set_level("INFO")
+    client.get("/api/beers/", headers={"X-Request-ID": "trace-me-7"})
+    record = next(r for r in caplog.records if r.name == "servicekit.access")
+    assert "GET /api/beers/" in record.getMessage()
+    assert record.request_id == "trace-me-7"
+
+
+def test_health_and_ready(client):
+    assert client.get("/health").json == {"status": "ok"}
+    assert client.get("/ready").json == {"status": "ok"}
+
+
+def test_ready_is_a_503_when_the_database_does_not_answer(tmp_path):
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path}/missing-dir/beers.db", "SECRET_KEY": "t"},
+        users_client=FakeUsersClient(),
+    )
+    response = app.test_client().get("/ready")
+    assert_problem(response, 503)
+    assert app.test_client().get("/health").status_code == 200
+
+
+def test_metrics_count_requests_by_endpoint_and_status(client):
+    client.get("/api/beers/nope")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'http_requests_total{endpoint="/api/beers/<sku>",method="GET",status="404"} 1.0' in text
+    assert "http_request_duration_seconds_bucket" in text
+
+
+def test_the_openapi_document_says_bodies_are_json_or_forms_and_errors_problems(client):
+    spec = client.get("/api/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    post = spec["paths"]["/api/beers/"]["post"]
+    assert set(post["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }
+    assert "application/problem+json" in post["responses"]["400"]["content"]
+    assert {"401", "403", "409"} <= set(post["responses"])
+    price = spec["components"]["schemas"]["BeerIn"]["properties"]["price"]
+    assert price["type"] == "string"
+
+
+def test_the_docs_page_uses_swagger_files_served_here(client):
+    page = client.get("/api/docs").get_data(as_text=True)
+    assert "/api/docs/assets/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        with client.get(f"/api/docs/assets/{asset}") as response:
+            assert response.status_code == 200
+
+
+def test_a_plain_postgresql_url_gets_the_psycopg_driver():
+    from servicekit.config import sqlalchemy_url
+
+    assert sqlalchemy_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert sqlalchemy_url("sqlite:///x.db") == "sqlite:///x.db"

@@ -1,0 +1,73 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from marshmallow import ValidationError
+
+from servicekit.db import Cents, UTCDateTime
+from servicekit.errors import flatten_validation_detail
+from servicekit.schemas import Money, UtcTime, price_field
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("1.19", "1.19"),
+        ("2", "2.00"),
+        (1.5, "1.50"),
+        (3, "3.00"),
+        ("0.10", "0.10"),
+        ("1.100", "1.10"),
+    ],
+)
+def test_money_reads_strings_and_numbers_exactly(given, expected):
+    assert str(Money().deserialize(given)) == expected
+
+
+@pytest.mark.parametrize("given", ["1.999", 0.001, "abc", "1e2", "NaN", "Infinity", None, True, []])
+def test_money_refuses_what_it_would_have_to_round_or_guess(given):
+    with pytest.raises(ValidationError):
+        Money(allow_none=False).deserialize(given)
+
+
+@pytest.mark.parametrize("given", ["0", "0.00", "-1", "1000000", "999999.991"])
+def test_a_price_is_more_than_zero_and_at_most_999999_99(given):
+    with pytest.raises(ValidationError):
+        price_field().deserialize(given)
+
+
+def test_money_is_written_with_two_places():
+    assert Money().serialize("p", {"p": Decimal("7")}) == "7.00"
+
+
+def test_cents_store_exact_amounts():
+    column = Cents()
+    assert column.process_bind_param(Decimal("1.19"), None) == 119
+    assert column.process_result_value(119, None) == Decimal("1.19")
+    with pytest.raises(ValueError):
+        column.process_bind_param(Decimal("1.191"), None)
+
+
+def test_times_are_utc_with_an_offset_to_the_second():
+    moment = datetime(2026, 11, 28, 2, 15, 36, 123456, tzinfo=UTC)
+    assert UtcTime().serialize("t", {"t": moment}) == "2026-11-28T02:15:36+00:00"
+
+
+def test_naive_datetimes_are_refused_by_the_column():
+    class SQLite:
+        name = "sqlite"
+
+    with pytest.raises(ValueError):
+        UTCDateTime().process_bind_param(datetime(2026, 1, 1), SQLite())
+
+
+def test_validation_details_flatten_to_fields():
+    detail = {
+        "json_or_form": {"price": ["bad"], "_schema": ["Invalid input type."]},
+        "query": {"sku": {"0": ["x"]}},
+    }
+    assert flatten_validation_detail(detail) == {
+        "price": ["bad"],
+        "body": ["Invalid input type."],
+        "sku": ["x"],
+    }

@@ -1,0 +1,131 @@
+import time
+
+import pytest
+
+from orders.beers_client import BeersClient
+from servicekit.errors import ServiceUnavailable
+from servicekit.upstream import RemoteUser, Timeouts, UsersClient
+
+USER = {"id": 7, "username": "ivan", "is_admin": False, "email": "i@example.com"}
+
+
+def users_client(url, **kwargs):
+    return UsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), **kwargs)
+
+
+def test_users_client_sends_the_token_as_a_bearer_header(upstream):
+    upstream.body = USER
+    client = users_client(upstream.url)
+    assert client.user_for_token("t0k") == RemoteUser(id=7, username="ivan", is_admin=False)
+    request = upstream.requests[0]
+    assert request.path == "/api/users/check_token"
+    assert request.headers["Authorization"] == "Bearer t0k"
+    client.close()
+
+
+def test_an_invalid_token_is_none_not_an_error(upstream):
+    upstream.status, upstream.body = 401, {"status": 401}
+    client = users_client(upstream.url)
+    assert client.user_for_token("t0k") is None
+    client.close()
+
+
+def test_the_request_id_is_forwarded(upstream):
+    upstream.body = USER
+    client = users_client(upstream.url, request_id=lambda: "req-42")
+    client.user_for_token("t0k")
+    assert upstream.requests[0].headers["X-Request-ID"] == "req-42"
+    client.close()
+
+
+def test_calls_are_reported_to_the_observer(upstream):
+    seen = []
+    upstream.body = USER
+    client = users_client(upstream.url, observe=lambda *args: seen.append(args))
+    client.user_for_token("t0k")
+    assert [(s, e, o) for s, e, o, _ in seen] == [("users", "check_token", "200")]
+    client.close()
+
+
+def test_connections_are_reused_between_calls(upstream):
+    upstream.body = USER
+    client = users_client(upstream.url)
+    for _ in range(3):
+        client.user_for_token("t0k")
+    ports = {request.client_port for request in upstream.requests}
+    assert len(ports) == 1
+    client.close()
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_5xx_answer_is_service_unavailable(upstream, status):
+    upstream.status = status
+    client = users_client(upstream.url)
+    with pytest.raises(ServiceUnavailable) as raised:
+        client.user_for_token("t0k")
+    assert raised.value.service == "users"
+    client.close()
+
+
+def test_a_dead_service_is_unavailable_at_once(dead_url):
+    client = users_client(dead_url)
+    started = time.perf_counter()
+    with pytest.raises(ServiceUnavailable, match="not reachable"):
+        client.user_for_token("t0k")
+    assert time.perf_counter() - started < 2
+    client.close()
+
+
+def test_a_slow_service_is_unavailable_after_the_read_timeout(upstream):
+    upstream.delay = 1.5
+    client = users_client(upstream.url)
+    started = time.perf_counter()
+    with pytest.raises(ServiceUnavailable, match="no answer in time"):
+        client.user_for_token("t0k")
+    assert time.perf_counter() - started < 1.4
+    client.close()
+
+
+@pytest.mark.parametrize("body", ["not json", '{"id": "x"}', "[]"])
+def test_a_garbled_answer_is_service_unavailable(upstream, body):
+    upstream.body = body
+    client = users_client(upstream.url)
+    with pytest.raises(ServiceUnavailable):
+        client.user_for_token("t0k")
+    client.close()
+
+
+def test_beers_client_reads_a_beer_and_its_decimal_price(upstream):
+    upstream.body = {"sku": "1", "name": "Загорка", "price": "2.00"}
+    client = BeersClient(upstream.url)
+    beer = client.beer("1")
+    assert (beer.sku, beer.name, str(beer.price)) == ("1", "Загорка", "2.00")
+    client.close()
+
+
+def test_beers_client_says_none_for_an_unknown_sku(upstream):
+    upstream.status, upstream.body = 404, {"status": 404}
+    client = BeersClient(upstream.url)
+    assert client.beer("nope") is None
+    client.close()
+
+
+def test_beers_client_asks_for_many_skus_in_one_call(upstream):
+    upstream.body = [{"sku": "1", "name": "a", "price": "1.00"}]
+    client = BeersClient(upstream.url)
+    found = client.beers(["2", "1", "1"])
+    assert list(found) == ["1"]
+    assert len(upstream.requests) == 1
+    assert upstream.requests[0].query["sku"] == ["1", "2"]
+    client.close()
+
+
+def test_beers_client_splits_huge_lookups_to_keep_urls_short(upstream):
+    upstream.body = []
+    client = BeersClient(upstream.url)
+    skus = [f"{n:064d}" for n in range(100)]  # 100 SKUs of the longest kind
+    client.beers(skus)
+    assert len(upstream.requests) > 1
+    assert all(len(r.raw_path) < 4000 for r in upstream.requests)
+    assert sorted(sku for r in upstream.requests for sku in r.query["sku"]) == skus
+    client.close()

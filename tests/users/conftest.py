@@ -1,0 +1,43 @@
+import pytest
+
+from users import create_app
+from users.models import db
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/users.db", "SECRET_KEY": "test"})
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def register(client):
+    def register(username="ivan", password="secret123", email=None, **extra):
+        body = {"username": username, "email": email or f"{username}@example.com"}
+        body.update(password=password, **extra)
+        response = client.post("/api/users/register", json=body)
+        assert response.status_code == 201, response.json
+        return response.json
+
+    return register
+
+
+@pytest.fixture
+def login(client):
+    def login(username="ivan", password="secret123"):
+        response = client.post(
+            "/api/users/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.json
+        return response.json["token"]
+
+    return login

@@ -1,0 +1,32 @@
+from tasks import create_admin
+from users.domain import promote_to_admin
+from users.models import User, db
+
+
+def test_create_admin_creates_an_administrator_and_prints_no_secret(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/users.db")
+    create_admin("boss", "boss@example.com", "big-secret-1")
+    printed = capsys.readouterr().out
+    assert "Created administrator boss" in printed
+    assert "big-secret-1" not in printed
+
+    from users import create_app
+
+    app = create_app()
+    with app.app_context():
+        user = db.session.scalars(db.select(User)).one()
+        assert user.is_admin and user.username == "boss"
+        db.engine.dispose()
+
+
+def test_create_admin_promotes_an_existing_user(app, client, register, login):
+    register("ivan")
+    with app.app_context():
+        assert promote_to_admin("IVAN") is not None
+    token = login("ivan")
+    assert client.get("/api/users/me", headers={"Authorization": token}).json["is_admin"] is True
+
+
+def test_promoting_nobody_finds_nobody(app):
+    with app.app_context():
+        assert promote_to_admin("nobody") is None

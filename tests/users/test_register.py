@@ -1,0 +1,150 @@
+import pytest
+
+from users.models import User, db
+
+
+def test_registering_returns_the_user_without_secrets(client):
+    response = client.post(
+        "/api/users/register",
+        json={
+            "username": "ivan",
+            "email": "ivan@example.com",
+            "password": "secret123",
+            "first_name": "Иван",
+        },
+    )
+    assert response.status_code == 201
+    user = response.json
+    assert set(user) == {
+        "id",
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "is_admin",
+        "time_registered",
+        "time_modified",
+    }
+    assert user["username"] == "ivan"
+    assert user["first_name"] == "Иван"
+    assert user["is_admin"] is False
+    assert user["time_registered"].endswith("+00:00")
+
+
+def test_registering_with_a_form_works_like_json(client):
+    response = client.post(
+        "/api/users/register",
+        data={"username": "ivan", "email": "ivan@example.com", "password": "secret123"},
+    )
+    assert response.status_code == 201
+    assert response.json["email"] == "ivan@example.com"
+
+
+def test_registering_with_a_multipart_form_works_like_json(client):
+    response = client.post(
+        "/api/users/register",
+        data={"username": "ivan", "email": "ivan@example.com", "password": "secret123"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201
+
+
+def test_the_original_field_name_mail_is_accepted(client):
+    response = client.post(
+        "/api/users/register",
+        json={"username": "ivan", "mail": "ivan@example.com", "password": "secret123"},
+    )
+    assert response.status_code == 201
+    assert response.json["email"] == "ivan@example.com"
+
+
+def test_the_password_is_stored_only_as_a_salted_hash(app, register):
+    register("ivan", "secret123")
+    register("olga", "secret123")
+    with app.app_context():
+        hashes = [user.password_hash for user in db.session.scalars(db.select(User))]
+    assert all("secret123" not in hashed for hashed in hashes)
+    assert hashes[0] != hashes[1]
+
+
+@pytest.mark.parametrize(
+    "body, bad_fields",
+    [
+        ({"username": "iv", "email": "a@example.com", "password": "secret123"}, {"username"}),
+        ({"username": "iv an", "email": "a@example.com", "password": "secret123"}, {"username"}),
+        ({"username": "x" * 65, "email": "a@example.com", "password": "secret123"}, {"username"}),
+        ({"username": "ivan", "email": "not-an-email", "password": "secret123"}, {"email"}),
+        ({"username": "ivan", "password": "secret123"}, {"email"}),
+        ({"username": "ivan", "email": "a@example.com", "password": "short"}, {"password"}),
+        ({"username": "ivan", "email": "a@example.com", "password": "x" * 129}, {"password"}),
+        ({"username": "ivan1234", "email": "a@example.com", "password": "IVAN1234"}, {"password"}),
+        (
+            {
+                "username": "ivan",
+                "email": "a@example.com",
+                "password": "secret123",
+                "last_name": "x" * 256,
+            },
+            {"last_name"},
+        ),
+        ({"username": "!", "email": "nope", "password": "1"}, {"username", "email", "password"}),
+        ({}, {"username", "email", "password"}),
+    ],
+)
+def test_invalid_registrations_name_every_bad_field(client, app, body, bad_fields):
+    response = client.post("/api/users/register", json=body)
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert set(response.json["errors"]) == bad_fields
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+
+
+@pytest.mark.parametrize(
+    "second, taken",
+    [
+        ({"username": "IVAN", "email": "other@example.com"}, {"username"}),
+        ({"username": "olga", "email": "IVAN@example.com"}, {"email"}),
+        ({"username": "Ivan", "email": "Ivan@Example.com"}, {"username", "email"}),
+    ],
+)
+def test_a_taken_username_or_email_is_a_conflict_whatever_the_case(client, register, second, taken):
+    register("ivan", email="ivan@example.com")
+    response = client.post("/api/users/register", json={**second, "password": "secret123"})
+    assert response.status_code == 409
+    assert set(response.json["errors"]) == taken
+
+
+def test_nobody_registers_as_an_administrator(client):
+    response = client.post(
+        "/api/users/register",
+        json={
+            "username": "ivan",
+            "email": "ivan@example.com",
+            "password": "secret123",
+            "is_admin": True,
+        },
+    )
+    assert response.status_code == 201
+    assert response.json["is_admin"] is False
+
+
+def test_a_taken_username_shows_in_exists_whatever_the_case(client, register):
+    register("Ivan")
+    response = client.get("/api/users/exists?username=ivan")
+    assert response.status_code == 200
+    assert response.json == {"username": "ivan", "exists": True}
+
+
+def test_a_free_username_is_a_404_that_says_so(client):
+    response = client.get("/api/users/exists?username=nobody")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.json["username"] == "nobody"
+    assert response.json["exists"] is False
+
+
+def test_exists_without_a_username_is_a_400(client):
+    response = client.get("/api/users/exists")
+    assert response.status_code == 400
+    assert "username" in response.json["errors"]
