@@ -8,8 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from getpass import getpass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ SERVICE_HELP = {
 
 
 def _app(service: str, database_url: str | None = None) -> Any:
-    """The service's Flask app; DATABASE_URL from the environment unless given."""
+    """The service's Flask app; DATABASE_URL from the environment unless given
+    (and the default SQLite file when neither)."""
     if service == "users":
         from users import create_app
     elif service == "beers":
@@ -107,7 +109,21 @@ def gunicorn_argv(service: str, host: str, port: int, workers: int) -> list[str]
         "5",
         # Three servers on one machine must not fight over one control socket.
         "--no-control-socket",
+        "--config",
+        "python:servicekit.gunicorn_hooks",
     ]
+
+
+def server_env(service: str, database_url: str | None) -> dict[str, str]:
+    """The environment one service's server runs in: its own database, and a
+    fresh folder where its workers share their metrics."""
+    env = dict(os.environ)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    else:
+        env.pop("DATABASE_URL", None)
+    env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"beers-{service}-metrics-")
+    return env
 
 
 def _service_task(
@@ -123,10 +139,14 @@ def _service_task(
     if action == "setup":
         setup_service(service, reset=reset, seed="yes" if seed else "no")
     elif action == "serve":
-        setup_service(service)
+        if reset or seed:
+            raise Exit("--reset and --seed go with setup, not serve", code=2)
+        database_url = os.environ.get("DATABASE_URL")
+        setup_service(service, database_url=database_url)
         argv = gunicorn_argv(service, host, port or PORTS[service], workers)
         sys.stdout.flush()
-        os.execv(argv[0], argv)  # the server takes this process's place: Ctrl-C reaches it
+        # The server takes this process's place, so Ctrl-C and kill reach it.
+        os.execve(argv[0], argv, server_env(service, database_url))
     else:
         raise Exit(f"inv {service}: unknown action {action!r}; try setup or serve", code=2)
 
@@ -137,7 +157,8 @@ def _service_task(
         **SERVICE_HELP,
         "username": "create-admin: the administrator's username",
         "email": "create-admin: their email (when the user is new)",
-        "password": "create-admin: their password (when the user is new)",
+        "password": "create-admin: their password (when the user is new); "
+        "else $ADMIN_PASSWORD, else asked for",
     },
 )
 def users(
@@ -162,6 +183,7 @@ def create_admin(username: str, email: str, password: str) -> None:
     """Promote the user to administrator, or create them as one; print no secret."""
     from marshmallow import ValidationError
 
+    from servicekit.errors import Problem
     from users.domain import promote_to_admin, register
     from users.schemas import RegisterIn
 
@@ -172,11 +194,14 @@ def create_admin(username: str, email: str, password: str) -> None:
         if user is not None:
             print(f"Promoted {user.username} (id {user.id}) to administrator")
             return
+        password = password or os.environ.get("ADMIN_PASSWORD") or getpass("Password: ")
         try:
             fields = RegisterIn().load({"username": username, "email": email, "password": password})
+            user = register(fields, is_admin=True)
         except ValidationError as error:
             raise Exit(f"create-admin: invalid input: {error.messages}", code=2) from error
-        user = register(fields, is_admin=True)
+        except Problem as error:
+            raise Exit(f"create-admin: {error.detail}", code=2) from error
         print(f"Created administrator {user.username} (id {user.id})")
 
 
@@ -211,21 +236,25 @@ def orders(
 def up(c: Context, host: str = "127.0.0.1", workers: int = 2) -> None:
     """Set up and start all three services; Ctrl-C stops them."""
     _stop_on_signals()
+    if os.environ.pop("DATABASE_URL", None):
+        print("inv up: DATABASE_URL is ignored; set USERS_DATABASE_URL and the like")
+    database_urls = {svc: os.environ.get(f"{svc.upper()}_DATABASE_URL") for svc in PORTS}
     for service in PORTS:
-        database_url = os.environ.get(f"{service.upper()}_DATABASE_URL")
-        setup_service(service, seed="if-empty", database_url=database_url)
+        setup_service(service, seed="if-empty", database_url=database_urls[service])
     servers = {
         service: subprocess.Popen(
-            gunicorn_argv(service, host, port, workers), env=_service_env(service)
+            gunicorn_argv(service, host, port, workers),
+            env=server_env(service, database_urls[service]),
         )
         for service, port in PORTS.items()
     }
+    reachable_at = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     try:
         for service, port in PORTS.items():
-            _wait_until_ready(f"http://127.0.0.1:{port}/ready", servers[service])
+            _wait_until_ready(f"http://{reachable_at}:{port}/ready", servers[service])
         print("\nThe shop is up (Ctrl-C stops it):")
         for service, port in PORTS.items():
-            print(f"  {service:7} http://{host}:{port}/api/{service}   docs: /api/docs")
+            print(f"  {service:7} http://{reachable_at}:{port}/api/{service}/   docs: /api/docs")
         while all(server.poll() is None for server in servers.values()):
             time.sleep(0.5)
         raise Exit("a service stopped; stopping the others", code=1)
@@ -244,16 +273,6 @@ def _stop_on_signals() -> None:
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
-
-
-def _service_env(service: str) -> Mapping[str, str]:
-    env = dict(os.environ)
-    own_url = os.environ.get(f"{service.upper()}_DATABASE_URL")
-    if own_url:
-        env["DATABASE_URL"] = own_url
-    else:
-        env.pop("DATABASE_URL", None)
-    return env
 
 
 def _wait_until_ready(url: str, server: subprocess.Popen[bytes]) -> None:

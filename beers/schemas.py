@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, pre_load, validate
+from flask import has_request_context, request
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from servicekit.schemas import BaseSchema, Money, UtcTime, price_field, sku_field
+from servicekit.schemas import BaseSchema, Money, Sku, UtcTime, price_field
 
 MAX_PAGE = 1000
+MAX_OFFSET = 2**31 - 1  # what every database takes as a plain integer
 
 
 class BeerFields(BaseSchema):
@@ -24,7 +26,7 @@ class BeerFields(BaseSchema):
         schemes={"http", "https"},
         require_tld=False,
         validate=validate.Length(max=255),
-        metadata={"description": "An http(s) URL; empty or omitted means none."},
+        metadata={"format": "uri", "description": "An http(s) URL; empty or omitted means none."},
     )
 
     @pre_load
@@ -35,13 +37,22 @@ class BeerFields(BaseSchema):
 
 
 class BeerIn(BeerFields):
-    sku = sku_field(required=True)
+    sku = Sku(required=True)
 
 
 class BeerReplace(BeerFields):
-    sku = sku_field(
-        metadata={"description": "May be sent, but must be the SKU in the path: SKUs never change."}
+    sku = Sku(
+        load_only=True,
+        metadata={
+            "description": "May be sent, but must be the SKU in the path: SKUs never change."
+        },
     )
+
+    @validates_schema(skip_on_field_errors=False)
+    def sku_is_the_one_in_the_path(self, data: dict[str, Any], **kwargs: Any) -> None:
+        path_sku = (request.view_args or {}).get("sku") if has_request_context() else None
+        if "sku" in data and data["sku"] != path_sku:
+            raise ValidationError({"sku": [f"Must be {path_sku}, the SKU in the path."]})
 
 
 class BeerOut(BaseSchema):
@@ -56,7 +67,7 @@ class BeerOut(BaseSchema):
 
 class BeerListQuery(BaseSchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
     sku = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         load_default=list,

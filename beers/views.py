@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response
+from flask import Response, url_for
 from marshmallow import fields
 
 from servicekit.app import no_content
 from servicekit.auth import with_admin
-from servicekit.errors import ValidationFailed
+from servicekit.schemas import ErrorDocs, error_responses, unavailable_doc
 from servicekit.upstream import RemoteUser
 
 from . import domain
@@ -19,10 +19,10 @@ from .schemas import BeerIn, BeerListQuery, BeerOut, BeerReplace
 
 bp = APIBlueprint("beers", __name__, url_prefix="/api/beers", tag="beers")
 
-ADMIN_ERRORS = {
+ADMIN_ERRORS: ErrorDocs = {
     401: "The token is missing, unknown, expired or revoked.",
     403: "The caller is not an administrator.",
-    503: "The users service, which says who the caller is, is unavailable.",
+    503: unavailable_doc("users"),
 }
 
 
@@ -57,29 +57,29 @@ def get_beer(sku: str) -> Beer:
     description="The new beer.",
     headers={"Location": fields.String(metadata={"description": "/api/beers/<sku>"})},
 )
-@bp.doc(security="BearerAuth", responses={**ADMIN_ERRORS, 409: "The SKU is taken."})
+@bp.doc(
+    security="BearerAuth", responses=error_responses({**ADMIN_ERRORS, 409: "The SKU is taken."})
+)
 def add_beer(fields: dict[str, Any], user: RemoteUser) -> tuple[Beer, int, dict[str, str]]:
     """Add a beer to the catalogue (administrators only)."""
     beer = domain.add_beer(fields)
-    return beer, 201, {"Location": f"/api/beers/{beer.sku}"}
+    return beer, 201, {"Location": url_for(".get_beer", sku=beer.sku)}
 
 
 @bp.put("/<sku>")
 @with_admin
 @bp.input(BeerReplace, location="json_or_form", arg_name="fields")
 @bp.output(BeerOut, description="The beer as it is now.")
-@bp.doc(security="BearerAuth", responses=ADMIN_ERRORS)
+@bp.doc(security="BearerAuth", responses=error_responses(ADMIN_ERRORS))
 def replace_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
     """Replace a beer's name, price and image (administrators only); SKUs never change."""
-    if fields.pop("sku", sku) != sku:
-        raise ValidationFailed({"sku": [f"Must be {sku}, the SKU in the path."]})
     return domain.replace_beer(sku, fields)
 
 
 @bp.delete("/<sku>")
 @with_admin
 @bp.output({}, status_code=204, description="The beer has left the catalogue.")
-@bp.doc(security="BearerAuth", responses=ADMIN_ERRORS)
+@bp.doc(security="BearerAuth", responses=error_responses(ADMIN_ERRORS))
 def delete_beer(sku: str, user: RemoteUser) -> Response:
     """Remove a beer from the catalogue (administrators only)."""
     domain.delete_beer(sku)

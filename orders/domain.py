@@ -17,6 +17,7 @@ from .models import Line, Order, db
 # A unique index can refuse a write that raced another (a second open order,
 # a second line for one SKU); the loser starts over and sees the winner's row.
 ATTEMPTS = 5
+MAX_ID = 2**31 - 1
 
 
 def orders_of(user_id: int) -> list[Order]:
@@ -34,6 +35,8 @@ def orders_of(user_id: int) -> list[Order]:
 
 def order_of(user_id: int, order_id: int) -> Order:
     """One of the user's orders; someone else's is as missing as a made-up one."""
+    if not 0 < order_id <= MAX_ID:  # no such id can exist (and the database would refuse it)
+        raise NotFound(f"You have no order {order_id}.")
     order = db.session.scalars(
         select(Order)
         .where(Order.id == order_id, Order.user_id == user_id)
@@ -97,9 +100,12 @@ def checkout(user_id: int, catalogue: BeersClient) -> Order:
     only if no line changed meanwhile (its version), else it starts over. Of two
     concurrent checkouts one closes the order and the other finds none open.
     """
+    raced = False
     for _ in range(ATTEMPTS):
         order = open_order(user_id)
         db.session.commit()  # hold no transaction open while waiting for beers
+        if order is None and raced:
+            raise Conflict("Your order was just checked out by another request.")
         if order is None or not order.lines:
             raise Conflict("Your open order is empty: add beers before checking out.")
         prices = catalogue.beers(line.sku for line in order.lines)
@@ -112,6 +118,7 @@ def checkout(user_id: int, catalogue: BeersClient) -> Order:
             )
         if _close(order, prices):
             return order_of(user_id, order.id)
+        raced = True
     raise Conflict("The order changed too often during checkout; try again.")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from servicekit.schemas import BaseSchema, Money, UtcTime, sku_field
+from servicekit.schemas import BaseSchema, Money, Sku, UtcTime
 
 
 class WholeNumber(fields.Integer):
@@ -19,7 +19,7 @@ class WholeNumber(fields.Integer):
 
 
 class AddBeerIn(BaseSchema):
-    sku = sku_field(required=True)
+    sku = Sku(required=True)
     quantity = WholeNumber(
         load_default=1,
         validate=validate.Range(min=1, max=10000),
@@ -28,11 +28,11 @@ class AddBeerIn(BaseSchema):
 
 
 class RemoveBeerIn(BaseSchema):
-    sku = sku_field(metadata={"description": "The SKU to remove, here or in the query."})
+    sku = Sku(metadata={"description": "The SKU to remove, here or in the query."})
 
 
 class RemoveBeerQuery(BaseSchema):
-    sku = sku_field(metadata={"description": "The SKU to remove, here or in the body."})
+    sku = Sku(metadata={"description": "The SKU to remove, here or in the body."})
 
 
 class LineOut(BaseSchema):

@@ -10,6 +10,7 @@ from flask import Response, current_app
 from servicekit.app import no_content
 from servicekit.auth import with_user
 from servicekit.errors import NotFound, ValidationFailed
+from servicekit.schemas import ErrorDocs, error_responses, problem_doc, unavailable_doc
 from servicekit.upstream import RemoteUser
 
 from . import domain
@@ -19,11 +20,14 @@ from .schemas import AddBeerIn, OrderOut, RemoveBeerIn, RemoveBeerQuery
 
 bp = APIBlueprint("orders", __name__, url_prefix="/api/orders", tag="orders")
 
-AUTH_ERRORS = {
+AUTH_ERRORS: ErrorDocs = {
     401: "The token is missing, unknown, expired or revoked.",
-    503: "The users service, which says who the caller is, is unavailable.",
+    503: unavailable_doc("users"),
 }
-CATALOGUE_ERRORS = {**AUTH_ERRORS, 503: "The users or the beers service is unavailable."}
+CATALOGUE_ERRORS: ErrorDocs = {
+    **AUTH_ERRORS,
+    503: unavailable_doc("users", "beers"),
+}
 
 
 def beers_client() -> BeersClient:
@@ -34,7 +38,7 @@ def beers_client() -> BeersClient:
 @bp.get("/")
 @with_user
 @bp.output(OrderOut(many=True), description="The caller's orders, oldest first.")
-@bp.doc(security="BearerAuth", responses=AUTH_ERRORS)
+@bp.doc(security="BearerAuth", responses=error_responses(AUTH_ERRORS))
 def list_orders(user: RemoteUser) -> list[Order]:
     """The caller's orders, the open one included, oldest first."""
     return domain.orders_of(user.id)
@@ -43,7 +47,7 @@ def list_orders(user: RemoteUser) -> list[Order]:
 @bp.get("/current")
 @with_user
 @bp.output(OrderOut, description="The open order; an empty one (id null) if none is open.")
-@bp.doc(security="BearerAuth", responses=AUTH_ERRORS)
+@bp.doc(security="BearerAuth", responses=error_responses(AUTH_ERRORS))
 def current_order(user: RemoteUser) -> Order:
     """The caller's open order."""
     return domain.open_order(user.id) or domain.empty_order()
@@ -55,7 +59,13 @@ def current_order(user: RemoteUser) -> Order:
 @bp.output(OrderOut, description="The open order after the beers were added.")
 @bp.doc(
     security="BearerAuth",
-    responses={**CATALOGUE_ERRORS, 404: "The SKU is not in the catalogue."},
+    responses=error_responses(
+        {
+            **CATALOGUE_ERRORS,
+            404: "The SKU is not in the catalogue.",
+            409: "The order changed too often at once (very rare); try again.",
+        }
+    ),
 )
 def add_beer(item: dict[str, Any], user: RemoteUser) -> Order:
     """Add `quantity` of a beer to the caller's open order (opening one if needed)."""
@@ -70,7 +80,7 @@ def add_beer(item: dict[str, Any], user: RemoteUser) -> Order:
 @bp.input(RemoveBeerQuery, location="query", arg_name="query")
 @bp.input(RemoveBeerIn, location="json_or_form", arg_name="body")
 @bp.output({}, status_code=204, description="The beer is not in the open order (any more).")
-@bp.doc(security="BearerAuth", responses=AUTH_ERRORS)
+@bp.doc(security="BearerAuth", responses=error_responses(AUTH_ERRORS))
 def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -> Response:
     """Remove a beer from the caller's open order; the SKU in the body or the query."""
     sku = body.get("sku") or query.get("sku")
@@ -85,11 +95,17 @@ def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -
 @bp.output(OrderOut, description="The order, now closed, with the prices that were paid.")
 @bp.doc(
     security="BearerAuth",
-    responses={
-        **CATALOGUE_ERRORS,
-        409: "The open order is empty, or some of its beers left the catalogue "
-        "(named in `skus`); the order stays open.",
-    },
+    responses=error_responses(
+        {
+            **CATALOGUE_ERRORS,
+            409: problem_doc(
+                "The open order is empty (or another request just checked it out), or some "
+                "of its beers left the catalogue: they are named in `skus` and the order "
+                "stays open.",
+                skus={"type": "array", "items": {"type": "string"}},
+            ),
+        }
+    ),
 )
 def checkout(user: RemoteUser) -> Order:
     """Check out the open order at the catalogue's current prices."""
@@ -99,7 +115,10 @@ def checkout(user: RemoteUser) -> Order:
 @bp.get("/<int:order_id>")
 @with_user
 @bp.output(OrderOut, description="The order with its lines.")
-@bp.doc(security="BearerAuth", responses={**AUTH_ERRORS, 404: "No such order of the caller's."})
+@bp.doc(
+    security="BearerAuth",
+    responses=error_responses({**AUTH_ERRORS, 404: "No such order of the caller's."}),
+)
 def get_order(order_id: int, user: RemoteUser) -> Order:
     """One of the caller's orders; anyone else's is 404."""
     return domain.order_of(user.id, order_id)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from apiflask import APIFlask
-from flask import Response
+from flask import Response, abort, request
 from flask_sqlalchemy import SQLAlchemy
 
 from .config import BaseConfig, load_config
@@ -55,18 +55,64 @@ def create_service_app(
     metrics = Metrics()
     app.extensions["metrics"] = metrics
     install_request_tracking(app, metrics)
+    app.before_request(refuse_unknown_body_types)
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
     app.register_blueprint(health_blueprint(lambda: database_answers(db.engine)))
     app.spec_processor(document_bodies_and_errors)
+    app.wsgi_app = CollectionsWithoutSlash(app)  # type: ignore[method-assign]
     return app
 
 
+class CollectionsWithoutSlash:
+    """WSGI middleware: `/api/beers` is `/api/beers/` for every method, with no
+    redirect (a route rule alone would only match it for the rule's methods)."""
+
+    def __init__(self, app: APIFlask) -> None:
+        self.app = app
+        self.wsgi_app = app.wsgi_app
+        self._collections: frozenset[str] | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self._collections is None:  # the routes are all known by the first request
+            self._collections = frozenset(
+                rule.rule.rstrip("/")
+                for rule in self.app.url_map.iter_rules()
+                if rule.rule.endswith("/") and rule.rule != "/"
+            )
+        if environ.get("PATH_INFO") in self._collections:
+            environ["PATH_INFO"] += "/"
+        return self.wsgi_app(environ, start_response)
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """Never write bound values (password hashes, tokens) into error logs; give
+    PostgreSQL a connect timeout so /ready answers instead of hanging."""
+    options: dict[str, Any] = {"hide_parameters": True}
+    if database_url.startswith("postgresql"):
+        options["connect_args"] = {"connect_timeout": 3}
+        options["pool_pre_ping"] = True
+    return options
+
+
+def refuse_unknown_body_types() -> None:
+    """A body that is neither JSON nor a form would be read as an empty form and
+    every field reported missing; say what is wrong instead (415)."""
+    has_body = bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    )
+    if has_body and not (request.is_json or request.mimetype in FORM_TYPES):
+        abort(415)
+
+
 def no_content() -> Response:
-    """204 with no body and so no content type."""
-    return Response(status=204)
+    """204: no body, and so no content type."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 def upstream_client(app: APIFlask, client_class: type[Client], url_setting: str) -> Client:
@@ -97,6 +143,13 @@ def document_bodies_and_errors(spec: dict[str, Any] | str) -> dict[str, Any] | s
                 schema = next(iter(content.values())).get("schema", {})
                 for media_type in ("application/json", *FORM_TYPES):
                     content.setdefault(media_type, {"schema": schema})
+            operation["responses"].setdefault(
+                "default",
+                {
+                    "description": "Any other error (405, 413, 415, 500, 503, ...).",
+                    "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+                },
+            )
             for status, response in operation.get("responses", {}).items():
                 body = response.get("content", {})
                 if str(status).startswith(("4", "5")) and "application/json" in body:

@@ -157,7 +157,7 @@ def register_error_handlers(app: APIFlask) -> None:
         if isinstance(error, HTTPException):  # raised outside APIFlask's handlers
             return problem_response(error.code or 500, error.description or error.name)
         log.exception("unhandled error")
-        return problem_response(500, "The server failed to handle this request.")
+        return problem_response(500, _werkzeug_detail(500))
 
 
 def _werkzeug_detail(status: int) -> str:
@@ -166,6 +166,8 @@ def _werkzeug_detail(status: int) -> str:
         404: "No such resource.",
         405: "This method is not allowed on this resource.",
         413: "The request body is too large.",
-        415: "Send the body as JSON or as a form.",
+        415: "Send the body as JSON (application/json) or as a form "
+        "(application/x-www-form-urlencoded or multipart/form-data).",
+        500: "The server failed to handle this request.",
     }
     return details.get(status, HTTPStatus(status).description)

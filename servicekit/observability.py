@@ -23,7 +23,8 @@ from prometheus_client import (
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is echoed only when it is short and plain: it ends up in logs.
-_ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s] %(message)s"
 
 access_log = logging.getLogger("servicekit.access")
@@ -86,8 +87,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "http_request_duration_seconds",
-            "Time to serve a request, by endpoint.",
-            ["method", "endpoint"],
+            "Time to serve a request, by endpoint and status.",
+            ["method", "endpoint", "status"],
             registry=self.registry,
         )
         self.upstream_calls = Counter(
@@ -116,13 +117,18 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def _printable(text: str) -> str:
+    """Control characters escaped, so that a path cannot forge log lines."""
+    return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def install_request_tracking(app: APIFlask, metrics: Metrics) -> None:
     """Give each request an id, echo it, log the request and count it."""
 
     @app.before_request
     def start_request() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _ACCEPTABLE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request
@@ -131,15 +137,18 @@ def install_request_tracking(app: APIFlask, metrics: Metrics) -> None:
         response.headers[REQUEST_ID_HEADER] = request_id
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.requests.labels(request.method, endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, endpoint).observe(elapsed)
+        status = str(response.status_code)
+        metrics.requests.labels(request.method, endpoint, status).inc()
+        metrics.latency.labels(request.method, endpoint, status).observe(elapsed)
         access_log.info(
             "%s %s %s %.1fms",
             request.method,
-            request.full_path.rstrip("?"),
-            response.status_code,
+            _printable(request.full_path.rstrip("?")),
+            status,
             elapsed * 1000,
         )
+        if response.status_code == 204 or request.method == "OPTIONS":
+            response.headers.pop("Content-Type", None)  # no body, so no type
         return response
 
     @app.get("/metrics")

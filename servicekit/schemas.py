@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from apiflask import Schema
@@ -12,7 +13,7 @@ from marshmallow import EXCLUDE, fields, validate
 
 from .db import CENT
 
-SKU_PATTERN = r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$"
+SKU_PATTERN = r"^(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,64}\Z"  # \Z: no sneaky final newline
 MAX_PRICE = Decimal("999999.99")
 
 # The shape of an error in the OpenAPI document (RFC 9457 problem details).
@@ -34,6 +35,30 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def problem_doc(description: str, **members: dict[str, Any]) -> dict[str, Any]:
+    """An error response for the OpenAPI document: a problem with extra members."""
+    schema = {**PROBLEM_SCHEMA, "properties": {**PROBLEM_SCHEMA["properties"], **members}}
+    return {"description": description, "content": {"application/problem+json": {"schema": schema}}}
+
+
+ErrorDocs = Mapping[int, str | dict[str, Any]]  # status -> description or problem_doc()
+
+
+def error_responses(docs: ErrorDocs) -> Any:
+    """`@bp.doc(responses=...)` for errors: a plain description becomes a problem."""
+    return {
+        status: problem_doc(doc) if isinstance(doc, str) else doc for status, doc in docs.items()
+    }
+
+
+def unavailable_doc(*services: str) -> dict[str, Any]:
+    names = " or ".join(services)
+    return problem_doc(
+        f"The {names} service did not answer in time, or failed; nothing was written.",
+        service={"type": "string", "enum": list(services)},
+    )
+
+
 class BaseSchema(Schema):
     """Fields a schema does not declare are ignored, as forms often carry extras."""
 
@@ -41,15 +66,21 @@ class BaseSchema(Schema):
         unknown = EXCLUDE
 
 
-def sku_field(**kwargs: Any) -> fields.String:
-    metadata = {"example": "123456", **kwargs.pop("metadata", {})}
-    return fields.String(
-        validate=validate.Regexp(
-            SKU_PATTERN, error="1 to 64 of the characters A-Z a-z 0-9 _ . - (not . or ..)."
-        ),
-        metadata=metadata,
-        **kwargs,
-    )
+class Sku(fields.String):
+    """A SKU: 1 to 64 of A-Z a-z 0-9 _ . -; a JSON integer is taken as its digits,
+    since the demo SKUs are numbers and older clients send them so."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"example": "123456", **kwargs.pop("metadata", {})}
+        error = "1 to 64 of the characters A-Z a-z 0-9 _ . - (not . or ..)."
+        super().__init__(
+            validate=validate.Regexp(SKU_PATTERN, error=error), metadata=metadata, **kwargs
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Money(fields.Field[Decimal]):
@@ -63,7 +94,14 @@ class Money(fields.Field[Decimal]):
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        metadata = {"type": "string", "format": "decimal", "example": "1.19"}
+        metadata = {
+            "type": "string",
+            "format": "decimal",
+            "pattern": r"^\d+(\.\d{1,2})?$",
+            "example": "1.19",
+            "description": "A decimal string with at most two places; "
+            "a JSON number is accepted on input too.",
+        }
         metadata.update(kwargs.pop("metadata", {}))
         super().__init__(metadata=metadata, **kwargs)
 
@@ -76,13 +114,9 @@ class Money(fields.Field[Decimal]):
         text = str(value).strip()
         if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", text):
             raise self.make_error("invalid")
-        try:
-            amount = Decimal(text)
-        except InvalidOperation as error:
-            raise self.make_error("invalid") from error
-        if amount != amount.quantize(CENT):
+        if len(text.partition(".")[2]) > 2:  # "1.190" too: more than two decimals
             raise self.make_error("places")
-        return amount.quantize(CENT)
+        return Decimal(text).quantize(CENT)
 
 
 def price_field(**kwargs: Any) -> Money:

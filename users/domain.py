@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -33,15 +33,20 @@ def token_digest(token: str) -> str:
 
 
 @cache
-def _stand_in_hash() -> str:
+def stand_in_hash() -> str:
     """A hash to check wrong passwords against when the username is unknown,
-    so that login takes about as long either way."""
+    so that login takes about as long either way (made once, at start-up)."""
     return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def name_key(name: str) -> str:
+    """What a username or email is compared by: its case does not count."""
+    return name.casefold()
 
 
 def find_user(username: str) -> User | None:
     return db.session.scalars(
-        select(User).where(func.lower(User.username) == username.lower())
+        select(User).where(User.username_key == name_key(username))
     ).one_or_none()
 
 
@@ -53,6 +58,8 @@ def register(fields: dict[str, Any], *, is_admin: bool = False) -> User:
             user = User(
                 username=fields["username"],
                 email=fields["email"],
+                username_key=name_key(fields["username"]),
+                email_key=name_key(fields["email"]),
                 password_hash=generate_password_hash(fields["password"]),
                 first_name=fields.get("first_name"),
                 last_name=fields.get("last_name"),
@@ -69,7 +76,7 @@ def _refuse_taken(username: str, email: str) -> None:
     if find_user(username) is not None:
         taken["username"] = ["Already taken."]
     email_owner = db.session.scalars(
-        select(User.id).where(func.lower(User.email) == email.lower())
+        select(User.id).where(User.email_key == name_key(email))
     ).first()
     if email_owner is not None:
         taken["email"] = ["Already taken."]
@@ -80,7 +87,7 @@ def _refuse_taken(username: str, email: str) -> None:
 def log_in(username: str, password: str, ttl_seconds: int) -> IssuedToken:
     """A new token for the right password; one 401 for any wrong pair."""
     user = find_user(username)
-    password_hash = user.password_hash if user else _stand_in_hash()
+    password_hash = user.password_hash if user else stand_in_hash()
     if not check_password_hash(password_hash, password) or user is None:
         raise Unauthorized("Wrong username or password.")
     token = secrets.token_urlsafe(TOKEN_BYTES)

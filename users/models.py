@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import ForeignKey, Index, String, func
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from servicekit.db import UTCDateTime, utcnow
@@ -24,6 +24,10 @@ class User(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
     email: Mapped[str] = mapped_column(String(255))
+    # The same names case-folded (in Python: SQLite's lower() knows only
+    # ASCII): what uniqueness and look-ups go by.
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
+    email_key: Mapped[str] = mapped_column(String(255), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
@@ -48,8 +52,3 @@ class Token(db.Model):  # type: ignore[name-defined]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
-
-
-# Usernames and emails are unique whatever their case, decided by the database.
-Index("uq_users_username_lower", func.lower(User.username), unique=True)
-Index("uq_users_email_lower", func.lower(User.email), unique=True)

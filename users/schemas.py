@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from servicekit.schemas import BaseSchema, UtcTime
 
 USERNAME = validate.Regexp(
-    r"^[A-Za-z0-9_.-]{3,64}$", error="3 to 64 of the characters A-Z a-z 0-9 _ . -"
+    r"^[A-Za-z0-9_.-]{3,64}\Z", error="3 to 64 of the characters A-Z a-z 0-9 _ . -"
 )
 NAME = validate.Length(max=255)
 
@@ -30,10 +30,11 @@ class RegisterIn(BaseSchema):
     first_name = fields.String(load_default=None, allow_none=True, validate=NAME)
     last_name = fields.String(load_default=None, allow_none=True, validate=NAME)
 
-    @validates_schema(skip_on_field_errors=False)
-    def check_email_and_password(self, data: dict[str, Any], **kwargs: Any) -> None:
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def check_email_and_password(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
-        if not data.get("email") and not data.get("mail"):
+        sent = original if hasattr(original, "get") else {}
+        if not sent.get("email") and not sent.get("mail"):
             errors["email"] = ["Missing data for required field."]
         username, password = data.get("username"), data.get("password")
         if username and password and username.lower() == password.lower():
@@ -70,7 +71,6 @@ class TokenOut(BaseSchema):
 
 class TokenIn(BaseSchema):
     token = fields.String(
-        validate=validate.Length(max=1024),
         metadata={"description": "The token, when it is not sent in the Authorization header."},
     )
 

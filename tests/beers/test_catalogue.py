@@ -225,3 +225,59 @@ def test_seeding_twice_adds_the_demo_beers_once(app):
     with app.app_context():
         assert seed_demo_catalogue() == 0
         assert db.session.scalar(db.select(db.func.count(Beer.id))) == 3
+
+
+def test_a_sku_with_a_trailing_newline_is_refused(app, client):
+    response = client.post("/api/beers/", json={**NEW_BEER, "sku": "NL\n"}, headers=ADMIN)
+    assert response.status_code == 400
+    assert list(response.json["errors"]) == ["sku"]
+
+
+def test_a_numeric_sku_in_json_is_taken_as_its_digits(client):
+    response = client.post("/api/beers/", json={**NEW_BEER, "sku": 654321}, headers=ADMIN)
+    assert response.status_code == 201
+    assert response.json["sku"] == "654321"
+
+
+def test_an_offset_beyond_any_database_integer_is_a_400(client):
+    response = client.get("/api/beers/?offset=99999999999999999999")
+    assert response.status_code == 400
+    assert list(response.json["errors"]) == ["offset"]
+
+
+def test_put_names_a_wrong_sku_together_with_the_other_bad_fields(client):
+    response = client.put(
+        "/api/beers/123456", json={"sku": "A4", "name": "", "price": "x"}, headers=ADMIN
+    )
+    assert response.status_code == 400
+    assert set(response.json["errors"]) == {"sku", "name", "price"}
+
+
+@pytest.mark.parametrize("method", ["delete", "patch", "put"])
+def test_the_collection_without_a_slash_answers_every_method_as_with_one(client, method):
+    without = getattr(client, method)("/api/beers", headers=ADMIN)
+    with_slash = getattr(client, method)("/api/beers/", headers=ADMIN)
+    assert without.status_code == with_slash.status_code == 405
+    assert without.headers["Allow"] == with_slash.headers["Allow"]
+
+
+def test_options_on_the_collection_lists_the_methods_with_or_without_a_slash(client):
+    assert (
+        client.options("/api/beers").headers["Allow"]
+        == client.options("/api/beers/").headers["Allow"]
+    )
+    assert "POST" in client.options("/api/beers").headers["Allow"]
+
+
+def test_a_204_has_no_content_type(client):
+    response = client.delete("/api/beers/123456", headers=ADMIN)
+    assert response.status_code == 204
+    assert "Content-Type" not in response.headers
+
+
+def test_a_body_that_is_neither_json_nor_a_form_is_a_415(client):
+    response = client.post(
+        "/api/beers/", data='{"sku": "1"}', content_type="text/plain", headers=ADMIN
+    )
+    assert response.status_code == 415
+    assert response.mimetype == "application/problem+json"

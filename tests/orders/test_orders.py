@@ -254,3 +254,17 @@ def test_a_user_can_never_hold_two_open_orders(app, add):
             db.session.commit()
         db.session.rollback()
     assert count(app, Line) == 1
+
+
+def test_an_order_id_beyond_any_database_integer_is_just_not_found(client):
+    response = client.get("/api/orders/99999999999999999999", headers=ALICE)
+    assert response.status_code == 404
+
+
+def test_the_orders_collection_without_a_slash_is_the_same_resource(client, add):
+    add("123456")
+    assert (
+        client.get("/api/orders", headers=ALICE).json
+        == client.get("/api/orders/", headers=ALICE).json
+    )
+    assert client.put("/api/orders", headers=ALICE).status_code == 405

@@ -147,3 +147,30 @@ def test_a_plain_postgresql_url_gets_the_psycopg_driver():
 
     assert sqlalchemy_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
     assert sqlalchemy_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_path_cannot_forge_a_log_line(client, caplog):
+    caplog.set_level("INFO")
+    client.get("/api/beers/NL%0Afake%20line")
+    line = next(r for r in caplog.records if r.name == "servicekit.access").getMessage()
+    assert "\n" not in line
+    assert "NL\\x0afake line" in line
+
+
+def test_every_operation_documents_a_problem_for_any_other_error(client):
+    spec = client.get("/api/openapi.json").json
+    for path_item in spec["paths"].values():
+        for operation in path_item.values():
+            assert "application/problem+json" in operation["responses"]["default"]["content"]
+
+
+def test_the_503_of_a_catalogue_change_documents_which_service(client):
+    spec = client.get("/api/openapi.json").json
+    problem = spec["paths"]["/api/beers/"]["post"]["responses"]["503"]["content"]
+    assert "service" in problem["application/problem+json"]["schema"]["properties"]
+
+
+def test_latency_is_measured_by_endpoint_and_status(client):
+    client.get("/api/beers/nope")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'endpoint="/api/beers/<sku>",le="0.005",method="GET",status="404"' in text

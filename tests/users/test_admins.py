@@ -30,3 +30,13 @@ def test_create_admin_promotes_an_existing_user(app, client, register, login):
 def test_promoting_nobody_finds_nobody(app):
     with app.app_context():
         assert promote_to_admin("nobody") is None
+
+
+def test_create_admin_with_a_taken_email_says_so_without_a_traceback(monkeypatch, tmp_path):
+    import pytest
+    from invoke import Exit
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/users.db")
+    create_admin("boss", "boss@example.com", "big-secret-1")
+    with pytest.raises(Exit, match="Already taken: email"):
+        create_admin("boss2", "BOSS@example.com", "big-secret-1")

@@ -148,3 +148,30 @@ def test_exists_without_a_username_is_a_400(client):
     response = client.get("/api/users/exists")
     assert response.status_code == 400
     assert "username" in response.json["errors"]
+
+
+def test_a_username_with_a_trailing_newline_is_refused(client):
+    response = client.post(
+        "/api/users/register",
+        json={"username": "nlx\n", "email": "n@example.com", "password": "secret123"},
+    )
+    assert response.status_code == 400
+    assert list(response.json["errors"]) == ["username"]
+
+
+def test_a_bad_email_gets_one_clear_message(client):
+    response = client.post(
+        "/api/users/register",
+        json={"username": "ivan", "email": "nope", "password": "secret123"},
+    )
+    assert response.json["errors"] == {"email": ["Not a valid email address."]}
+
+
+def test_emails_are_unique_whatever_the_case_beyond_ascii_too(client, register):
+    register("ivan", email="Äb@example.com")
+    response = client.post(
+        "/api/users/register",
+        json={"username": "olga", "email": "äb@example.com", "password": "secret123"},
+    )
+    assert response.status_code == 409
+    assert list(response.json["errors"]) == ["email"]

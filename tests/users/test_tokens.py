@@ -137,3 +137,14 @@ def test_the_token_lifetime_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("TOKEN_TTL_SECONDS", "60")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/u.db"})
     assert app.config["TOKEN_TTL_SECONDS"] == 60
+
+
+def test_the_login_answer_is_never_cached(client, register):
+    register()
+    response = client.post("/api/users/login", json={"username": "ivan", "password": "secret123"})
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_very_long_token_in_the_body_is_just_not_valid(client):
+    response = client.post("/api/users/check_token", json={"token": "x" * 5000})
+    assert response.status_code == 401
