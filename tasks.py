@@ -20,6 +20,7 @@ from invoke import Context, Exit, task
 ROOT = Path(__file__).resolve().parent
 PORTS = {"users": 5001, "beers": 5002, "orders": 5003}
 READY_TIMEOUT = 30.0
+THREADS = 4
 
 SERVICE_HELP = {
     "action": "setup, serve (or, for users, create-admin)",
@@ -82,8 +83,10 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def gunicorn_argv(service: str, host: str, port: int, workers: int) -> list[str]:
-    """The production server's command line for one service."""
+def gunicorn_argv(
+    service: str, host: str, port: int, workers: int, threads: int = THREADS
+) -> list[str]:
+    """The production server's command line for one service (or any app module)."""
     return [
         sys.executable,
         "-m",
@@ -100,7 +103,7 @@ def gunicorn_argv(service: str, host: str, port: int, workers: int) -> list[str]
         "--worker-class",
         "gthread",
         "--threads",
-        "4",
+        str(threads),
         "--timeout",
         "30",
         "--graceful-timeout",
@@ -312,3 +315,29 @@ def check(c: Context) -> None:
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m ruff format --check .")
     c.run(f"{sys.executable} -m mypy")
+
+
+@task(
+    help={
+        "quick": "one short run at 4 connections: checks that the benchmark works",
+        "duration": "seconds per measured run",
+        "workers": "worker processes per service",
+        "threads": "threads per worker",
+        "record": "also write the table to bench/RESULTS.md",
+    }
+)
+def bench(
+    c: Context,
+    quick: bool = False,
+    duration: int = 10,
+    workers: int = 2,
+    threads: int = THREADS,
+    record: bool = False,
+) -> None:
+    """Load-test every scenario with wrk against a bare Flask ceiling; print a table."""
+    from bench.run import Settings, main
+
+    settings = Settings(duration=duration, workers=workers, threads=threads)
+    if quick:
+        settings = Settings(duration=1, connections=(4,), workers=workers, warmup=0, users=16)
+    main(settings, ROOT / "bench" / "RESULTS.md" if record else None)

@@ -154,4 +154,4 @@ def install_request_tracking(app: APIFlask, metrics: Metrics) -> None:
     @app.get("/metrics")
     @app.doc(hide=True)
     def metrics_endpoint() -> Response:
-        return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

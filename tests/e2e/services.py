@@ -1,0 +1,162 @@
+"""The services as real processes: started the way an operator starts them, and stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from .api_client import ShopApi
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+SERVICES = ("users", "beers", "orders")
+ADMIN_PASSWORD = "admin password 4 e2e"
+# Variables of the developer's shell that would change how a service runs.
+UNWANTED_ENVIRONMENT = (
+    "DATABASE_URL",
+    "USERS_DATABASE_URL",
+    "BEERS_DATABASE_URL",
+    "ORDERS_DATABASE_URL",
+    "USERS_URL",
+    "BEERS_URL",
+    "UPSTREAM_CONNECT_TIMEOUT",
+    "UPSTREAM_READ_TIMEOUT",
+    "TOKEN_TTL_SECONDS",
+    "FLASK_SERVER_NAME",
+    "LOG_LEVEL",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def service_environment(
+    service: str, directory: Path, **settings: str | int | float
+) -> dict[str, str]:
+    """The environment a service runs with: its own database in `directory`."""
+    env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
+    env["DATABASE_URL"] = f"sqlite:///{directory / service}.db"
+    env["SECRET_KEY"] = f"e2e-{service}-secret"
+    env.update({name: str(value) for name, value in settings.items()})
+    return env
+
+
+@dataclass
+class Service:
+    """One running service: its gunicorn master process and where its output goes."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+    env: Mapping[str, str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        """Everything the process wrote so far: its logs."""
+        return "".join(
+            path.read_text(errors="replace") for path in (self.stdout, self.stderr) if path.exists()
+        )
+
+    def wait_until_ready(self) -> None:
+        """Poll GET /ready until it answers 200; fail with the logs if the process dies."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"{self.name} exited with {self.process.returncode} before it was ready:\n"
+                    f"{self.output()}"
+                )
+            try:
+                if requests.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"{self.name} was not ready within {READY_TIMEOUT:.0f} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        """SIGTERM to the gunicorn master; the whole process group is killed after 15 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # start_new_session made the master a group leader: its pid is the group id.
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def launch(service: str, port: int, env: Mapping[str, str], logs: Path) -> Service:
+    """Start `python -m invoke <service> serve` (it execs gunicorn) without waiting for it."""
+    logs.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = logs / f"{service}.stdout.log", logs / f"{service}.stderr.log"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "invoke", service, "serve"]
+            + ["--port", str(port), "--workers", "2"],
+            cwd=ROOT,
+            env=dict(env),
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    return Service(service, port, process, stdout, stderr, env)
+
+
+def create_admin(username: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`inv users create-admin`, as an operator runs it, on the users database in env."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "invoke", "users", "create-admin"]
+        + ["--username", username, "--email", f"{username}@example.com"]
+        + ["--password", ADMIN_PASSWORD],
+        cwd=ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if completed.returncode != 0:
+        pytest.fail(f"create-admin failed:\n{completed.stdout}\n{completed.stderr}")
+    return completed
+
+
+@dataclass
+class Shop:
+    """The running shop: its three services, a client for them, and an administrator."""
+
+    users: Service
+    beers: Service
+    orders: Service
+    api: ShopApi
+    admin_username: str
+    admin_output: str
+
+    def logs(self, characters: int = 3000) -> list[tuple[str, str]]:
+        """The end of each service's log, to show with a failing test."""
+        services = (self.users, self.beers, self.orders)
+        return [(f"{service.name} log", service.output()[-characters:]) for service in services]
+
+
+StartService = Callable[..., Service]

@@ -1,0 +1,294 @@
+"""When users or beers is down, slow or failing, the answer is a quick 503 and nothing is written.
+
+Extra orders (and beers) processes, each with its own database, have their USERS_URL
+or BEERS_URL pointing at a port where nothing listens, or at a fake beers service
+served from this test process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from .api_client import TIMEOUT, Customer, ShopApi, assert_problem, unique
+from .services import Service, StartService, free_port
+
+pytestmark = pytest.mark.e2e
+
+SLOW_SECONDS = 4.0  # how long the slow fake waits; orders gives up after 1
+
+
+def assert_unavailable(response: requests.Response, service: str) -> None:
+    problem = assert_problem(response, 503)
+    assert problem["service"] == service
+    assert service in problem["detail"]
+
+
+class FakeBeers:
+    """A stand-in beers service: it answers from `prices`, or slowly, or with 500."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.prices: dict[str, str] = {}
+        self.calls: list[tuple[str, dict[str, list[str]], str | None]] = []
+        self.release = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                fake.calls.append((url.path, query, self.headers.get("X-Request-ID")))
+                if fake.mode == "slow":
+                    fake.release.wait(SLOW_SECONDS)
+                if fake.mode == "error":
+                    self.answer(500, {"title": "Internal Server Error"})
+                elif url.path.rstrip("/") == "/api/beers":
+                    skus = [sku for sku in query.get("sku", []) if sku in fake.prices]
+                    self.answer(200, [fake.beer(sku) for sku in skus])
+                elif url.path.removeprefix("/api/beers/") in fake.prices:
+                    self.answer(200, fake.beer(url.path.removeprefix("/api/beers/")))
+                else:
+                    self.answer(404, {"title": "Not Found"})
+
+            def answer(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # orders stopped waiting and hung up: that is the point
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = False  # server_close() then waits for every handler
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def beer(self, sku: str) -> dict[str, str]:
+        return {"sku": sku, "name": f"Fake {sku}", "price": self.prices[sku]}
+
+    def __enter__(self) -> FakeBeers:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture(scope="module")
+def fake_beers() -> Iterator[FakeBeers]:
+    with FakeBeers() as fake:
+        yield fake
+
+
+@pytest.fixture
+def beers(fake_beers: FakeBeers) -> Iterator[FakeBeers]:
+    """The fake, answering normally at the start of each test."""
+    fake_beers.mode = "ok"
+    fake_beers.calls.clear()
+    fake_beers.release.clear()
+    yield fake_beers
+    fake_beers.mode = "ok"
+    fake_beers.release.set()  # a slow answer still waiting finishes now
+
+
+@pytest.fixture(scope="module")
+def orders_without_beers(start_service: StartService) -> Service:
+    return start_service("orders", BEERS_URL=f"http://127.0.0.1:{free_port()}")
+
+
+@pytest.fixture(scope="module")
+def orders_without_users(start_service: StartService) -> Service:
+    return start_service("orders", USERS_URL=f"http://127.0.0.1:{free_port()}")
+
+
+@pytest.fixture(scope="module")
+def beers_without_users(start_service: StartService) -> Service:
+    return start_service("beers", USERS_URL=f"http://127.0.0.1:{free_port()}")
+
+
+@pytest.fixture(scope="module")
+def orders_with_fake_beers(start_service: StartService, fake_beers: FakeBeers) -> Service:
+    return start_service("orders", BEERS_URL=fake_beers.url, UPSTREAM_READ_TIMEOUT=1)
+
+
+def orders_api(api: ShopApi, orders: Service) -> ShopApi:
+    return ShopApi(api.users_url, api.beers_url, orders.url)
+
+
+def put_beer(api: ShopApi, customer: Customer, sku: str) -> tuple[requests.Response, float]:
+    started = time.monotonic()
+    response = api.add_to_order(customer.token, sku, 1)
+    return response, time.monotonic() - started
+
+
+def test_adding_a_beer_while_beers_is_down_is_503_naming_beers_at_once(
+    api: ShopApi, admin_token: str, orders_without_beers: Service
+) -> None:
+    sku = api.new_beer(admin_token)
+    customer = api.new_customer()
+    orders = orders_api(api, orders_without_beers)
+
+    response, seconds = put_beer(orders, customer, sku)
+
+    assert_unavailable(response, "beers")
+    assert seconds < 2.0
+    current = orders.current_order_body(customer.token)
+    assert (current["id"], current["beers"]) == (None, [])
+    assert orders.order_history(customer.token).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/orders/"),
+        ("GET", "/api/orders/current"),
+        ("PUT", "/api/orders/current"),
+        ("DELETE", "/api/orders/current?sku=123456"),
+        ("POST", "/api/orders/checkout"),
+        ("GET", "/api/orders/1"),
+    ],
+)
+def test_any_order_request_while_users_is_down_is_503_naming_users_at_once(
+    api: ShopApi, orders_without_users: Service, method: str, path: str
+) -> None:
+    customer = api.new_customer()
+    started = time.monotonic()
+
+    response = requests.request(
+        method,
+        orders_without_users.url + path,
+        json={"sku": "123456", "quantity": 1},
+        headers=customer.auth,
+        timeout=TIMEOUT,
+    )
+
+    assert_unavailable(response, "users")
+    assert time.monotonic() - started < 2.0
+
+
+def test_adding_a_beer_while_beers_is_slow_is_503_within_the_read_timeout(
+    api: ShopApi, beers: FakeBeers, orders_with_fake_beers: Service
+) -> None:
+    beers.mode = "slow"
+    sku = unique("slow")
+    beers.prices[sku] = "1.00"
+    customer = api.new_customer()
+    orders = orders_api(api, orders_with_fake_beers)
+
+    response, seconds = put_beer(orders, customer, sku)
+
+    assert_unavailable(response, "beers")
+    assert seconds < 3.0
+    assert orders.current_order_body(customer.token)["beers"] == []
+
+
+def test_adding_a_beer_while_beers_answers_500_is_503(
+    api: ShopApi, beers: FakeBeers, orders_with_fake_beers: Service
+) -> None:
+    beers.mode = "error"
+    customer = api.new_customer()
+    orders = orders_api(api, orders_with_fake_beers)
+
+    response, seconds = put_beer(orders, customer, unique("sku"))
+
+    assert_unavailable(response, "beers")
+    assert seconds < 2.0
+    assert orders.order_history(customer.token).json() == []
+
+
+@pytest.mark.parametrize("mode", ["error", "slow"])
+def test_checking_out_while_beers_fails_is_503_and_the_order_stays_open(
+    api: ShopApi, beers: FakeBeers, orders_with_fake_beers: Service, mode: str
+) -> None:
+    sku = unique("sku")
+    beers.prices[sku] = "2.50"
+    customer = api.new_customer()
+    orders = orders_api(api, orders_with_fake_beers)
+    before = orders.add_to_order(customer.token, sku, 2).json()
+    beers.mode = mode
+
+    started = time.monotonic()
+    response = orders.checkout(customer.token)
+
+    assert_unavailable(response, "beers")
+    assert time.monotonic() - started < 3.0
+    beers.mode = "ok"
+    assert orders.current_order_body(customer.token) == before
+    assert [order["is_open"] for order in orders.order_history(customer.token).json()] == [True]
+
+
+def test_checkout_asks_beers_for_every_price_in_one_call(
+    api: ShopApi, beers: FakeBeers, orders_with_fake_beers: Service
+) -> None:
+    skus = [unique("sku") for _ in range(3)]
+    beers.prices.update(dict.fromkeys(skus, "1.00"))
+    customer = api.new_customer()
+    orders = orders_api(api, orders_with_fake_beers)
+    for sku in skus:
+        orders.add_to_order(customer.token, sku, 1)
+    beers.calls.clear()
+
+    response = orders.checkout(customer.token)
+
+    assert response.status_code == 200, response.text
+    assert len(beers.calls) == 1
+    _, query, _ = beers.calls[0]
+    assert sorted(query["sku"]) == sorted(skus)
+
+
+def test_orders_forwards_the_request_id_to_beers(
+    api: ShopApi, beers: FakeBeers, orders_with_fake_beers: Service
+) -> None:
+    sku = unique("sku")
+    beers.prices[sku] = "1.00"
+    customer = api.new_customer()
+    request_id = unique("request")
+
+    response = requests.put(
+        f"{orders_with_fake_beers.url}/api/orders/current",
+        json={"sku": sku},
+        headers={**customer.auth, "X-Request-ID": request_id},
+        timeout=TIMEOUT,
+    )
+
+    assert response.status_code == 200, response.text
+    assert [call[2] for call in beers.calls] == [request_id]
+
+
+def test_changing_the_catalogue_while_users_is_down_is_503_naming_users(
+    api: ShopApi, admin_token: str, beers_without_users: Service
+) -> None:
+    beers = ShopApi(api.users_url, beers_without_users.url, api.orders_url)
+    sku = unique("sku")
+
+    response = beers.create_beer(admin_token, sku)
+
+    assert_unavailable(response, "users")
+    assert_problem(beers.beer(sku), 404)
+
+
+def test_reading_the_catalogue_needs_no_users_service(beers_without_users: Service) -> None:
+    response = requests.get(f"{beers_without_users.url}/api/beers/", timeout=TIMEOUT)
+
+    assert response.status_code == 200
+    assert response.json() == []
