@@ -254,7 +254,7 @@ def up(c: Context, host: str = "127.0.0.1", workers: int = 2) -> None:
     reachable_at = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     try:
         for service, port in PORTS.items():
-            _wait_until_ready(f"http://{reachable_at}:{port}/ready", servers[service])
+            wait_until_ready(f"http://{reachable_at}:{port}/ready", servers[service])
         print("\nThe shop is up (Ctrl-C stops it):")
         for service, port in PORTS.items():
             print(f"  {service:7} http://{reachable_at}:{port}/api/{service}/   docs: /api/docs")
@@ -278,10 +278,11 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _wait_until_ready(url: str, server: subprocess.Popen[bytes]) -> None:
+def wait_until_ready(url: str, server: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until url answers 200; give up when the server exits or time runs out."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        if server.poll() is not None:
+        if server is not None and server.poll() is not None:
             raise Exit(f"{url}: the server exited with {server.returncode}", code=1)
         try:
             if requests.get(url, timeout=1).status_code == 200:

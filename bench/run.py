@@ -16,14 +16,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
@@ -109,7 +106,7 @@ def pinned(argv: list[str], core: int) -> list[str]:
 @contextmanager
 def running_shop(settings: Settings, folder: Path) -> Iterator[dict[str, str]]:
     """Users, beers, orders and the bare Flask app, served; yields their URLs."""
-    from tasks import gunicorn_argv, server_env, setup_service
+    from tasks import gunicorn_argv, server_env, setup_service, wait_until_ready
 
     ports = {name: free_port() for name in ("users", "beers", "orders", "hello")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -135,18 +132,6 @@ def running_shop(settings: Settings, folder: Path) -> Iterator[dict[str, str]]:
         for server, log in servers:
             server.wait(timeout=20)
             log.close()
-
-
-def wait_until_ready(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within 30 s")
 
 
 def make_users(folder: Path, count: int) -> list[str]:

@@ -3,6 +3,7 @@ import pytest
 from beers import create_app
 from beers.domain import seed_demo_catalogue
 from beers.models import db
+from tests.conftest import fresh_app
 from tests.fakes import FakeUsersClient
 
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -16,16 +17,10 @@ def users():
 
 @pytest.fixture
 def app(tmp_path, users):
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{tmp_path}/beers.db", "SECRET_KEY": "test"},
-        users_client=users,
-    )
-    with app.app_context():
-        db.create_all()
-        seed_demo_catalogue()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    with fresh_app(create_app, db, f"sqlite:///{tmp_path}/beers.db", users_client=users) as app:
+        with app.app_context():
+            seed_demo_catalogue()
+        yield app
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@ import pytest
 
 from orders import create_app
 from orders.models import db
+from tests.conftest import fresh_app
 from tests.fakes import FakeBeersClient, FakeUsersClient
 
 ALICE = {"Authorization": "Bearer alice-token"}
@@ -20,16 +21,9 @@ def beers():
 
 @pytest.fixture
 def app(tmp_path, users, beers):
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{tmp_path}/orders.db", "SECRET_KEY": "test"},
-        users_client=users,
-        beers_client=beers,
-    )
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    url = f"sqlite:///{tmp_path}/orders.db"
+    with fresh_app(create_app, db, url, users_client=users, beers_client=beers) as app:
+        yield app
 
 
 @pytest.fixture

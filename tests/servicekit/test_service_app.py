@@ -4,20 +4,15 @@ import pytest
 
 from beers import create_app
 from beers.models import db
+from tests.conftest import fresh_app
 from tests.fakes import FakeUsersClient
 
 
 @pytest.fixture
 def app(tmp_path):
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{tmp_path}/beers.db", "SECRET_KEY": "test"},
-        users_client=FakeUsersClient(),
-    )
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    url = f"sqlite:///{tmp_path}/beers.db"
+    with fresh_app(create_app, db, url, users_client=FakeUsersClient()) as app:
+        yield app
 
 
 @pytest.fixture

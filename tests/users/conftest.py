@@ -1,17 +1,14 @@
 import pytest
 
+from tests.conftest import fresh_app
 from users import create_app
 from users.models import db
 
 
 @pytest.fixture
 def app(tmp_path):
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/users.db", "SECRET_KEY": "test"})
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+    with fresh_app(create_app, db, f"sqlite:///{tmp_path}/users.db") as app:
+        yield app
 
 
 @pytest.fixture
