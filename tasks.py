@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from getpass import getpass
 from pathlib import Path
 from typing import Any
@@ -31,49 +33,53 @@ SERVICE_HELP = {
 }
 
 
-def _app(service: str, database_url: str | None = None) -> Any:
-    """The service's Flask app; DATABASE_URL from the environment unless given
-    (and the default SQLite file when neither)."""
+@contextmanager
+def service_context(service: str, database_url: str | None = None) -> Iterator[Any]:
+    """The service's app context and its db; DATABASE_URL from the environment
+    unless given (the default SQLite file when neither). Connections close after."""
     if service == "users":
         from users import create_app
-    elif service == "beers":
-        from beers import create_app
-    else:
-        from orders import create_app
-    return create_app({"DATABASE_URL": database_url} if database_url else None)
-
-
-def _database(service: str) -> Any:
-    if service == "users":
         from users.models import db
     elif service == "beers":
+        from beers import create_app
         from beers.models import db
     else:
+        from orders import create_app
         from orders.models import db
-    return db
+    app = create_app({"DATABASE_URL": database_url} if database_url else None)
+    with app.app_context():
+        try:
+            yield db
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 def setup_service(
     service: str, *, reset: bool = False, seed: str = "no", database_url: str | None = None
 ) -> None:
-    """Create the service's missing tables (dropping all first with reset).
+    """Upgrade the service's database to the latest schema, keeping its rows
+    (dropping everything first with reset).
 
     seed: for beers, "yes" loads the demo beers whose SKUs are free, "if-empty"
     only into an empty catalogue.
     """
-    app = _app(service, database_url)
-    db = _database(service)
-    with app.app_context():
+    from servicekit.migrations import UnversionedDatabase, drop_everything, upgrade
+
+    with service_context(service, database_url) as db:
         if reset:
-            db.drop_all()
-        db.create_all()
+            drop_everything(service, db)
+        try:
+            upgrade(service, db)
+        except UnversionedDatabase as error:
+            raise Exit(str(error), code=1) from error
         if service == "beers" and seed != "no":
             from beers.domain import catalogue_is_empty, seed_demo_catalogue
 
             if seed == "yes" or catalogue_is_empty():
                 added = seed_demo_catalogue()
                 print(f"beers: added {added} demo beers to the catalogue")
-    print(f"{service}: database ready at {_safe_url(app.config['SQLALCHEMY_DATABASE_URI'])}")
+        print(f"{service}: database ready at {_safe_url(str(db.engine.url))}")
 
 
 def _safe_url(url: str) -> str:
@@ -190,9 +196,8 @@ def create_admin(username: str, email: str, password: str) -> None:
     from users.domain import promote_to_admin, register
     from users.schemas import RegisterIn
 
-    app = _app("users")
-    with app.app_context():
-        _database("users").create_all()
+    setup_service("users")
+    with service_context("users"):
         user = promote_to_admin(username)
         if user is not None:
             print(f"Promoted {user.username} (id {user.id}) to administrator")
@@ -304,10 +309,23 @@ def _stop(servers: Any) -> None:
             server.kill()
 
 
-@task(help={"args": "extra pytest arguments, e.g. '-k checkout'"})
-def test(c: Context, args: str = "") -> None:
+@task(
+    help={
+        "args": "extra pytest arguments, e.g. '-k checkout'",
+        "postgres": "run against a throwaway PostgreSQL server instead of SQLite",
+    }
+)
+def test(c: Context, args: str = "", postgres: bool = False) -> None:
     """Run every test: service tests, then end-to-end over real HTTP."""
-    c.run(f"{sys.executable} -m pytest {args}", pty=False)
+    command = f"{sys.executable} -m pytest {args}"
+    if not postgres:
+        c.run(command, pty=False)
+        return
+    from tests.postgres import throwaway_postgres
+
+    with throwaway_postgres() as url:
+        print(f"PostgreSQL for the tests at {url}")
+        c.run(command, env={"TEST_POSTGRES_URL": url}, pty=False)
 
 
 @task

@@ -6,14 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import String
+from sqlalchemy import MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from servicekit.db import Cents, UTCDateTime, utcnow
+from servicekit.db import NAMING_CONVENTION, Cents, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})

@@ -142,14 +142,13 @@ def make_users(folder: Path, count: int) -> list[str]:
 
     from werkzeug.security import generate_password_hash
 
-    from users import create_app
+    from tasks import service_context
     from users.domain import name_key, token_digest
-    from users.models import Token, User, db
+    from users.models import Token, User
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{folder / 'users'}.db", "LOG_LEVEL": "WARNING"})
     password_hash = generate_password_hash(PASSWORD)
     tokens = [secrets.token_urlsafe(32) for _ in range(count)]
-    with app.app_context():
+    with service_context("users", f"sqlite:///{folder / 'users'}.db") as db:
         for number, token in enumerate(tokens):
             name = f"bench{number}"
             user = User(
@@ -164,7 +163,6 @@ def make_users(folder: Path, count: int) -> list[str]:
             expires = datetime.now(UTC) + timedelta(days=1)
             db.session.add(Token(digest=token_digest(token), user_id=user.id, expires_at=expires))
         db.session.commit()
-        db.engine.dispose()
     return tokens
 
 

@@ -14,6 +14,15 @@ from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
 CENT = Decimal("0.01")
+# Constraint and index names that are the same on every database, so that
+# migrations can name what they change.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 SQLITE_BEGIN = "sqlite_begin"  # execution option: how a SQLite transaction begins
 
 

@@ -3,7 +3,7 @@ import pytest
 from beers import create_app
 from beers.domain import seed_demo_catalogue
 from beers.models import db
-from tests.conftest import fresh_app
+from tests.databases import fresh_app
 from tests.fakes import FakeUsersClient
 
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -17,7 +17,7 @@ def users():
 
 @pytest.fixture
 def app(tmp_path, users):
-    with fresh_app(create_app, db, f"sqlite:///{tmp_path}/beers.db", users_client=users) as app:
+    with fresh_app(create_app, db, "beers", tmp_path, users_client=users) as app:
         with app.app_context():
             seed_demo_catalogue()
         yield app

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.databases import fresh_database_url
+
 from .api_client import ShopApi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +54,7 @@ def service_environment(
 ) -> dict[str, str]:
     """The environment a service runs with: its own database in `directory`."""
     env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
-    env["DATABASE_URL"] = f"sqlite:///{directory / service}.db"
+    env["DATABASE_URL"] = fresh_database_url(f"e2e_{directory.name}_{service}", directory)
     env["SECRET_KEY"] = f"e2e-{service}-secret"
     env.update({name: str(value) for name, value in settings.items()})
     return env

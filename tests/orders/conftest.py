@@ -2,7 +2,7 @@ import pytest
 
 from orders import create_app
 from orders.models import db
-from tests.conftest import fresh_app
+from tests.databases import fresh_app
 from tests.fakes import FakeBeersClient, FakeUsersClient
 
 ALICE = {"Authorization": "Bearer alice-token"}
@@ -21,8 +21,9 @@ def beers():
 
 @pytest.fixture
 def app(tmp_path, users, beers):
-    url = f"sqlite:///{tmp_path}/orders.db"
-    with fresh_app(create_app, db, url, users_client=users, beers_client=beers) as app:
+    with fresh_app(
+        create_app, db, "orders", tmp_path, users_client=users, beers_client=beers
+    ) as app:
         yield app
 
 

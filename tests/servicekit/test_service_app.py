@@ -4,14 +4,13 @@ import pytest
 
 from beers import create_app
 from beers.models import db
-from tests.conftest import fresh_app
+from tests.databases import fresh_app
 from tests.fakes import FakeUsersClient
 
 
 @pytest.fixture
 def app(tmp_path):
-    url = f"sqlite:///{tmp_path}/beers.db"
-    with fresh_app(create_app, db, url, users_client=FakeUsersClient()) as app:
+    with fresh_app(create_app, db, "beers", tmp_path, users_client=FakeUsersClient()) as app:
         yield app
 
 

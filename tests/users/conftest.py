@@ -1,13 +1,13 @@
 import pytest
 
-from tests.conftest import fresh_app
+from tests.databases import fresh_app
 from users import create_app
 from users.models import db
 
 
 @pytest.fixture
 def app(tmp_path):
-    with fresh_app(create_app, db, f"sqlite:///{tmp_path}/users.db") as app:
+    with fresh_app(create_app, db, "users", tmp_path) as app:
         yield app
 
 

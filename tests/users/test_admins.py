@@ -1,22 +1,19 @@
-from tasks import create_admin
+from tasks import create_admin, service_context
+from tests.databases import fresh_database_url
 from users.domain import promote_to_admin
-from users.models import User, db
+from users.models import User
 
 
 def test_create_admin_creates_an_administrator_and_prints_no_secret(monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/users.db")
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url("test_admins", tmp_path))
     create_admin("boss", "boss@example.com", "big-secret-1")
     printed = capsys.readouterr().out
     assert "Created administrator boss" in printed
     assert "big-secret-1" not in printed
 
-    from users import create_app
-
-    app = create_app()
-    with app.app_context():
+    with service_context("users") as db:
         user = db.session.scalars(db.select(User)).one()
-        assert user.is_admin and user.username == "boss"
-        db.engine.dispose()
+    assert user.is_admin and user.username == "boss"
 
 
 def test_create_admin_promotes_an_existing_user(app, client, register, login):
@@ -36,7 +33,7 @@ def test_create_admin_with_a_taken_email_says_so_without_a_traceback(monkeypatch
     import pytest
     from invoke import Exit
 
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/users.db")
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url("test_admins", tmp_path))
     create_admin("boss", "boss@example.com", "big-secret-1")
     with pytest.raises(Exit, match="Already taken: email"):
         create_admin("boss2", "BOSS@example.com", "big-secret-1")

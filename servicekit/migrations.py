@@ -1,0 +1,66 @@
+"""Each service's own Alembic history: upgrade a database to the latest schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Connection, inspect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(service: str, db: SQLAlchemy, connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "servicekit" / "alembic"))
+    config.set_main_option("version_locations", str(ROOT / service / "migrations"))
+    config.set_main_option("path_separator", "os")
+    config.attributes["connection"] = connection
+    config.attributes["target_metadata"] = db.metadata
+    # One version table per service, so the three may even share a database.
+    config.attributes["version_table"] = version_table(service)
+    return config
+
+
+def version_table(service: str) -> str:
+    return f"alembic_version_{service}"
+
+
+class UnversionedDatabase(RuntimeError):
+    """The service's tables exist, but no migration ever recorded making them."""
+
+
+def upgrade(service: str, db: SQLAlchemy, revision: str = "head") -> None:
+    """Bring the service's database to `revision`, keeping every row."""
+    with db.engine.begin() as connection:
+        tables = set(inspect(connection).get_table_names())
+        if version_table(service) not in tables and tables & set(db.metadata.tables):
+            raise UnversionedDatabase(
+                f"{service}: the database has tables but no {version_table(service)}; "
+                "it was not made by these migrations (setup --reset starts it afresh)"
+            )
+        command.upgrade(alembic_config(service, db, connection), revision)
+
+
+def drop_everything(service: str, db: SQLAlchemy) -> None:
+    """The service's tables and its migration record: gone (setup --reset)."""
+    db.drop_all()
+    with db.engine.begin() as connection:
+        if inspect(connection).has_table(version_table(service)):
+            connection.exec_driver_sql(f"DROP TABLE {version_table(service)}")
+
+
+def current_revision(service: str, db: SQLAlchemy) -> str | None:
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"version_table": version_table(service)}
+        )
+        return context.get_current_revision()
+
+
+def head_revision(service: str, db: SQLAlchemy) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(service, db)).get_current_head()
