@@ -120,6 +120,8 @@ def gunicorn_argv(
         "--no-control-socket",
         "--config",
         "python:servicekit.gunicorn_hooks",
+        # The workers' heartbeat touches a file on every loop: keep it in memory.
+        *(["--worker-tmp-dir", "/dev/shm"] if os.path.isdir("/dev/shm") else []),
     ]
 
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
-from servicekit.db import write_transaction
+from servicekit.db import read, write_transaction
 from servicekit.errors import Conflict, NotFound
 
 from .models import Beer, db
@@ -21,17 +21,41 @@ DEMO_CATALOGUE = (
 )
 
 
-def list_beers(*, limit: int, offset: int, skus: Sequence[str]) -> tuple[list[Beer], int]:
-    """One page of beers in id order, and how many there are in all."""
-    query = select(Beer)
-    if skus:
-        query = query.where(Beer.sku.in_(set(skus)))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = db.session.scalars(query.order_by(Beer.id).limit(limit).offset(offset)).all()
-    return list(page), total
+# The reads everyone makes, built once (building costs more than running them).
+BEER_COLUMNS = tuple(Beer.__table__.columns)
+BEER_BY_SKU = select(*BEER_COLUMNS).where(Beer.sku == bindparam("sku"))
+WITH_SKUS = Beer.sku.in_(bindparam("skus", expanding=True))
+# A page counts all that match in the same query (while it has rows at all).
+PAGE = (
+    select(*BEER_COLUMNS, func.count().over().label("total"))
+    .order_by(Beer.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+PAGE_OF_ALL, PAGE_WITH_SKUS = PAGE, PAGE.where(WITH_SKUS)
+COUNT_ALL = select(func.count()).select_from(Beer)
+COUNT_WITH_SKUS = COUNT_ALL.where(WITH_SKUS)
+
+
+def list_beers(*, limit: int, offset: int, skus: Sequence[str]) -> tuple[list[Row[Any]], int]:
+    """One page of beers in id order, and how many match in all."""
+    params = {"limit": limit, "offset": offset, "skus": sorted(set(skus))}
+    page = read(db.engine, PAGE_WITH_SKUS if skus else PAGE_OF_ALL, params)
+    if page:
+        return page, page[0].total
+    return [], read(db.engine, COUNT_WITH_SKUS if skus else COUNT_ALL, params)[0][0]
+
+
+def find_beer(sku: str) -> Row[Any]:
+    """A beer to show, read straight from the table."""
+    found = read(db.engine, BEER_BY_SKU, {"sku": sku})
+    if not found:
+        raise NotFound(f"No beer has SKU {sku}.")
+    return found[0]
 
 
 def get_beer(sku: str) -> Beer:
+    """A beer to change, in the session."""
     beer = db.session.scalars(select(Beer).where(Beer.sku == sku)).one_or_none()
     if beer is None:
         raise NotFound(f"No beer has SKU {sku}.")

@@ -7,6 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import Response, url_for
 from marshmallow import fields
+from sqlalchemy import Row
 
 from servicekit.app import no_content
 from servicekit.auth import with_admin
@@ -33,7 +34,7 @@ ADMIN_ERRORS: ErrorDocs = {
     description="A page of beers in id order.",
     headers={"X-Total-Count": fields.Integer(metadata={"description": "Matches on all pages."})},
 )
-def list_beers(query: dict[str, Any]) -> tuple[list[Beer], int, dict[str, str]]:
+def list_beers(query: dict[str, Any]) -> tuple[list[Row[Any]], int, dict[str, str]]:
     """List the catalogue, a page at a time, or the beers with the SKUs asked for."""
     beers, total = domain.list_beers(
         limit=query["limit"], offset=query["offset"], skus=query["sku"]
@@ -43,9 +44,9 @@ def list_beers(query: dict[str, Any]) -> tuple[list[Beer], int, dict[str, str]]:
 
 @bp.get("/<sku>")
 @bp.output(BeerOut, description="The beer.")
-def get_beer(sku: str) -> Beer:
+def get_beer(sku: str) -> Row[Any]:
     """One beer by SKU."""
-    return domain.get_beer(sku)
+    return domain.find_beer(sku)
 
 
 @bp.post("/")

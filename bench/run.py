@@ -119,7 +119,7 @@ def running_shop(settings: Settings, folder: Path) -> Iterator[dict[str, str]]:
             app = "bench.hello" if name == "hello" else name
             argv = gunicorn_argv(app, "127.0.0.1", port, settings.workers, settings.threads)
             env = server_env(name, databases.get(name))
-            env.update(USERS_URL=urls["users"], BEERS_URL=urls["beers"], LOG_LEVEL="WARNING")
+            env.update(USERS_URL=urls["users"], BEERS_URL=urls["beers"])
             env.update(settings.extra)
             log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the server
             servers.append((subprocess.Popen(pinned(argv, 0), env=env, stderr=log), log))

@@ -30,9 +30,9 @@ class BeersClient(ServiceClient):
     def beer(self, sku: str) -> CatalogueBeer | None:
         """The beer with this SKU, or None when it is not in the catalogue."""
         response = self.call("GET", f"/api/beers/{quote(sku, safe='')}", endpoint="get_beer")
-        if response.status_code == 404:
+        if response.status == 404:
             return None
-        if response.status_code != 200:
+        if response.status != 200:
             raise self.unexpected(response)
         return self._beer_of(self.json_of(response))
 
@@ -46,7 +46,7 @@ class BeersClient(ServiceClient):
                 endpoint="list_beers",
                 params={"sku": batch, "limit": len(batch)},
             )
-            if response.status_code != 200:
+            if response.status != 200:
                 raise self.unexpected(response)
             body = self.json_of(response)
             if not isinstance(body, list):

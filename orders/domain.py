@@ -1,14 +1,22 @@
 """The ordering rules, kept by the database: one open order per user, atomic
 quantity updates, and a checkout that only one request can win.
+
+Every request here is hot, so the statements are SQLAlchemy Core, built once
+with bind parameters, and run outside the ORM session.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from servicekit.db import utcnow, write_transaction
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from servicekit.db import read, utcnow, writing
 from servicekit.errors import Conflict, NotFound
 
 from .beers_client import BeersClient, CatalogueBeer
@@ -20,61 +28,169 @@ ATTEMPTS = 5
 MAX_ID = 2**31 - 1
 
 
-def orders_of(user_id: int) -> list[Order]:
-    """The user's orders, oldest first, with their lines."""
-    return list(
-        db.session.scalars(
-            select(Order)
-            .where(Order.user_id == user_id)
-            .options(selectinload(Order.lines))
-            .order_by(Order.id)
-            .execution_options(populate_existing=True)
-        )
+@dataclass(frozen=True)
+class LineView:
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order as clients see it, read straight from the tables."""
+
+    id: int | None
+    is_open: bool
+    version: int
+    time_created: datetime | None
+    time_modified: datetime | None
+    time_checked_out: datetime | None
+    lines: list[LineView]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.line_total for line in self.lines), Decimal("0.00"))
+
+
+ORDER_COLUMNS = (
+    Order.id,
+    Order.is_open,
+    Order.version,
+    Order.time_created,
+    Order.time_modified,
+    Order.time_checked_out,
+)
+LINE_COLUMNS = (Line.order_id, Line.sku, Line.name, Line.quantity, Line.unit_price)
+
+ORDERS_OF = select(*ORDER_COLUMNS).where(Order.user_id == bindparam("uid")).order_by(Order.id)
+ORDER_OF = select(*ORDER_COLUMNS).where(
+    Order.id == bindparam("oid"), Order.user_id == bindparam("uid")
+)
+OPEN_ORDER_OF = select(*ORDER_COLUMNS).where(Order.user_id == bindparam("uid"), Order.is_open)
+LINES_OF = (
+    select(*LINE_COLUMNS)
+    .where(Line.order_id.in_(bindparam("oids", expanding=True)))
+    .order_by(Line.id)
+)
+# Bumping the version takes the open order's row lock (on SQLite, the write
+# lock) until commit, so adds, removals and checkouts of one order take turns.
+TOUCH_OPEN_ORDER = (
+    update(Order)
+    .where(Order.user_id == bindparam("uid"), Order.is_open)
+    .values(version=Order.version + 1, time_modified=bindparam("now"))
+    .returning(Order.id)
+)
+LOCK_OPEN_ORDER = (
+    update(Order)
+    .where(Order.user_id == bindparam("uid"), Order.is_open)
+    .values(version=Order.version + 1)
+    .returning(Order.id)
+)
+OPEN_AN_ORDER = (
+    insert(Order)
+    .values(
+        user_id=bindparam("uid"),
+        is_open=True,
+        version=1,
+        time_created=bindparam("now"),
+        time_modified=bindparam("now"),
     )
+    .returning(Order.id)
+)
+GROW_LINE = (
+    update(Line)
+    .where(Line.order_id == bindparam("oid"), Line.sku == bindparam("item"))
+    .values(
+        quantity=Line.quantity + bindparam("n"),
+        unit_price=bindparam("price"),
+        name=bindparam("title"),
+    )
+)
+NEW_LINE = insert(Line).values(
+    order_id=bindparam("oid"),
+    sku=bindparam("item"),
+    name=bindparam("title"),
+    quantity=bindparam("n"),
+    unit_price=bindparam("price"),
+)
+REMOVE_LINE = delete(Line).where(Line.order_id == bindparam("oid"), Line.sku == bindparam("item"))
+MARK_MODIFIED = (
+    update(Order).where(Order.id == bindparam("oid")).values(time_modified=bindparam("now"))
+)
+CLOSE_ORDER = (
+    update(Order)
+    .where(Order.id == bindparam("oid"), Order.is_open, Order.version == bindparam("seen"))
+    .values(
+        is_open=False,
+        version=Order.version + 1,
+        time_checked_out=bindparam("now"),
+        time_modified=bindparam("now"),
+    )
+)
+FREEZE_LINE = (
+    update(Line)
+    .where(Line.order_id == bindparam("oid"), Line.sku == bindparam("item"))
+    .values(unit_price=bindparam("price"), name=bindparam("title"))
+)
 
 
-def order_of(user_id: int, order_id: int) -> Order:
+def _with_lines(source: Connection | None, orders: list[Row[Any]]) -> list[OrderView]:
+    """The orders, each with its lines (one more query for all of them)."""
+    if not orders:
+        return []
+    lines: dict[int, list[LineView]] = {order.id: [] for order in orders}
+    for line in read(source or db.engine, LINES_OF, {"oids": list(lines)}):
+        lines[line.order_id].append(LineView(line.sku, line.name, line.quantity, line.unit_price))
+    return [OrderView(**order._asdict(), lines=lines[order.id]) for order in orders]
+
+
+def orders_of(user_id: int) -> list[OrderView]:
+    """The user's orders, oldest first, with their lines."""
+    return _with_lines(None, read(db.engine, ORDERS_OF, {"uid": user_id}))
+
+
+def order_of(user_id: int, order_id: int, source: Connection | None = None) -> OrderView:
     """One of the user's orders; someone else's is as missing as a made-up one."""
-    if not 0 < order_id <= MAX_ID:  # no such id can exist (and the database would refuse it)
-        raise NotFound(f"You have no order {order_id}.")
-    order = db.session.scalars(
-        select(Order)
-        .where(Order.id == order_id, Order.user_id == user_id)
-        .options(selectinload(Order.lines))
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if order is None:
-        raise NotFound(f"You have no order {order_id}.")
-    return order
+    if 0 < order_id <= MAX_ID:  # else no such id can exist (and the database would refuse it)
+        found = read(source or db.engine, ORDER_OF, {"oid": order_id, "uid": user_id})
+        for order in _with_lines(source, found):
+            return order
+    raise NotFound(f"You have no order {order_id}.")
 
 
-def open_order(user_id: int) -> Order | None:
-    return db.session.scalars(
-        select(Order)
-        .where(Order.user_id == user_id, Order.is_open)
-        .options(selectinload(Order.lines))
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+def open_order(user_id: int) -> OrderView | None:
+    found = _with_lines(None, read(db.engine, OPEN_ORDER_OF, {"uid": user_id}))
+    return found[0] if found else None
 
 
-def empty_order() -> Order:
+def empty_order() -> OrderView:
     """What GET /current shows when the user has no open order; never stored,
     since a GET must not create one."""
-    return Order(is_open=True, lines=[])
+    return OrderView(None, True, 0, None, None, None, lines=[])
 
 
-def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> Order:
+def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> OrderView:
     """Add so many of a beer to the user's open order, opening one if needed.
 
     The line's quantity grows in the database (quantity = quantity + n), and the
     line takes the catalogue's current price and name.
     """
+    item = {"item": beer.sku, "title": beer.name, "price": beer.price, "n": quantity}
     for _ in range(ATTEMPTS):
         try:
-            with write_transaction(db.session):
-                order_id = _touch_open_order(user_id) or _insert_open_order(user_id)
-                _add_to_line(order_id, beer, quantity)
-            return order_of(user_id, order_id)
+            with writing(db.engine) as connection:
+                now = {"uid": user_id, "now": utcnow()}
+                order_id = connection.execute(TOUCH_OPEN_ORDER, now).scalar()
+                if order_id is None:
+                    order_id = connection.execute(OPEN_AN_ORDER, now).scalar_one()
+                if not connection.execute(GROW_LINE, {**item, "oid": order_id}).rowcount:
+                    connection.execute(NEW_LINE, {**item, "oid": order_id})
+                return order_of(user_id, order_id, connection)
         except IntegrityError:
             continue  # a concurrent request opened the order or the line first
     raise Conflict("The order changed too often at once; try again.")
@@ -82,18 +198,15 @@ def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> Order:
 
 def remove_beer(user_id: int, sku: str) -> None:
     """Remove a beer's line from the user's open order, if it is there."""
-    with write_transaction(db.session):
-        order_id = _touch_open_order(user_id, modified=False)
+    with writing(db.engine) as connection:
+        order_id = connection.execute(LOCK_OPEN_ORDER, {"uid": user_id}).scalar()
         if order_id is None:
             return
-        removed = db.session.execute(delete(Line).where(Line.order_id == order_id, Line.sku == sku))
-        if removed.rowcount:  # type: ignore[attr-defined]
-            db.session.execute(
-                update(Order).where(Order.id == order_id).values(time_modified=utcnow())
-            )
+        if connection.execute(REMOVE_LINE, {"oid": order_id, "item": sku}).rowcount:
+            connection.execute(MARK_MODIFIED, {"oid": order_id, "now": utcnow()})
 
 
-def checkout(user_id: int, catalogue: BeersClient) -> Order:
+def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
     """Close the user's open order at the catalogue's current prices.
 
     The prices are fetched with no transaction open; the order is then closed
@@ -102,11 +215,10 @@ def checkout(user_id: int, catalogue: BeersClient) -> Order:
     """
     raced = False
     for _ in range(ATTEMPTS):
-        order = open_order(user_id)
-        db.session.commit()  # hold no transaction open while waiting for beers
+        order = open_order(user_id)  # no transaction is held while beers answers
         if order is None and raced:
             raise Conflict("Your order was just checked out by another request.")
-        if order is None or not order.lines:
+        if order is None or order.id is None or not order.lines:
             raise Conflict("Your open order is empty: add beers before checking out.")
         prices = catalogue.beers(line.sku for line in order.lines)
         gone = sorted(line.sku for line in order.lines if line.sku not in prices)
@@ -116,73 +228,23 @@ def checkout(user_id: int, catalogue: BeersClient) -> Order:
                 "Remove them from your order and check out again.",
                 skus=gone,
             )
-        if _close(order, prices):
-            return order_of(user_id, order.id)
+        with writing(db.engine) as connection:
+            beers = [prices[line.sku] for line in order.lines]
+            if _close(connection, order.id, order.version, beers):
+                return order_of(user_id, order.id, connection)
         raced = True
     raise Conflict("The order changed too often during checkout; try again.")
 
 
-def _close(order: Order, prices: dict[str, CatalogueBeer]) -> bool:
-    """Close the order at these prices if it is still open and unchanged."""
-    now = utcnow()
-    with write_transaction(db.session):
-        closed = db.session.execute(
-            update(Order)
-            .where(Order.id == order.id, Order.is_open, Order.version == order.version)
-            .values(
-                is_open=False,
-                version=Order.version + 1,
-                time_checked_out=now,
-                time_modified=now,
-            )
-        )
-        if not closed.rowcount:  # type: ignore[attr-defined]
-            return False
-        for line in order.lines:
-            beer = prices[line.sku]
-            db.session.execute(
-                update(Line).where(Line.id == line.id).values(unit_price=beer.price, name=beer.name)
-            )
-    return True
-
-
-def _touch_open_order(user_id: int, *, modified: bool = True) -> int | None:
-    """Bump the open order's version, which locks its row until commit; its id."""
-    values: dict[str, object] = {"version": Order.version + 1}
-    if modified:
-        values["time_modified"] = utcnow()
-    return db.session.scalars(
-        update(Order)
-        .where(Order.user_id == user_id, Order.is_open)
-        .values(values)
-        .returning(Order.id)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
-
-
-def _insert_open_order(user_id: int) -> int:
-    now = utcnow()
-    return db.session.scalars(
-        insert(Order)
-        .values(user_id=user_id, is_open=True, version=1, time_created=now, time_modified=now)
-        .returning(Order.id)
-    ).one()
-
-
-def _add_to_line(order_id: int, beer: CatalogueBeer, quantity: int) -> None:
-    grown = db.session.execute(
-        update(Line)
-        .where(Line.order_id == order_id, Line.sku == beer.sku)
-        .values(quantity=Line.quantity + quantity, unit_price=beer.price, name=beer.name)
-        .execution_options(synchronize_session=False)
+def _close(
+    connection: Connection, order_id: int, seen: int, beers: Iterable[CatalogueBeer]
+) -> bool:
+    """Close the order at these beers' prices if it is still open and unchanged."""
+    closing = {"oid": order_id, "seen": seen, "now": utcnow()}
+    if not connection.execute(CLOSE_ORDER, closing).rowcount:
+        return False
+    connection.execute(
+        FREEZE_LINE,
+        [{"oid": order_id, "item": b.sku, "price": b.price, "title": b.name} for b in beers],
     )
-    if not grown.rowcount:  # type: ignore[attr-defined]
-        db.session.execute(
-            insert(Line).values(
-                order_id=order_id,
-                sku=beer.sku,
-                name=beer.name,
-                quantity=quantity,
-                unit_price=beer.price,
-            )
-        )
+    return True

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import ForeignKey, Index, MetaData, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from servicekit.db import NAMING_CONVENTION, Cents, UTCDateTime, utcnow
 
@@ -35,14 +35,6 @@ class Order(db.Model):  # type: ignore[name-defined]
     time_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     time_checked_out: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    lines: Mapped[list[Line]] = relationship(
-        order_by="Line.id", cascade="all, delete-orphan", passive_deletes=True
-    )
-
-    @property
-    def total(self) -> Decimal:
-        return sum((line.line_total for line in self.lines), Decimal("0.00"))
-
 
 class Line(db.Model):  # type: ignore[name-defined]
     """So many of one beer in an order, at the price it had when last added
@@ -57,10 +49,6 @@ class Line(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(255))
     quantity: Mapped[int]
     unit_price: Mapped[Decimal] = mapped_column(Cents)
-
-    @property
-    def line_total(self) -> Decimal:
-        return self.unit_price * self.quantity
 
 
 # At most one open order per user, ever: the database refuses a second.

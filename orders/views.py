@@ -15,7 +15,6 @@ from servicekit.upstream import RemoteUser
 
 from . import domain
 from .beers_client import BeersClient
-from .models import Order
 from .schemas import AddBeerIn, OrderOut, RemoveBeerIn, RemoveBeerQuery
 
 bp = APIBlueprint("orders", __name__, url_prefix="/api/orders", tag="orders")
@@ -39,7 +38,7 @@ def beers_client() -> BeersClient:
 @with_user
 @bp.output(OrderOut(many=True), description="The caller's orders, oldest first.")
 @bp.doc(security="BearerAuth", responses=error_responses(AUTH_ERRORS))
-def list_orders(user: RemoteUser) -> list[Order]:
+def list_orders(user: RemoteUser) -> list[domain.OrderView]:
     """The caller's orders, the open one included, oldest first."""
     return domain.orders_of(user.id)
 
@@ -48,7 +47,7 @@ def list_orders(user: RemoteUser) -> list[Order]:
 @with_user
 @bp.output(OrderOut, description="The open order; an empty one (id null) if none is open.")
 @bp.doc(security="BearerAuth", responses=error_responses(AUTH_ERRORS))
-def current_order(user: RemoteUser) -> Order:
+def current_order(user: RemoteUser) -> domain.OrderView:
     """The caller's open order."""
     return domain.open_order(user.id) or domain.empty_order()
 
@@ -67,7 +66,7 @@ def current_order(user: RemoteUser) -> Order:
         }
     ),
 )
-def add_beer(item: dict[str, Any], user: RemoteUser) -> Order:
+def add_beer(item: dict[str, Any], user: RemoteUser) -> domain.OrderView:
     """Add `quantity` of a beer to the caller's open order (opening one if needed)."""
     beer = beers_client().beer(item["sku"])
     if beer is None:
@@ -107,7 +106,7 @@ def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -
         }
     ),
 )
-def checkout(user: RemoteUser) -> Order:
+def checkout(user: RemoteUser) -> domain.OrderView:
     """Check out the open order at the catalogue's current prices."""
     return domain.checkout(user.id, beers_client())
 
@@ -119,6 +118,6 @@ def checkout(user: RemoteUser) -> Order:
     security="BearerAuth",
     responses=error_responses({**AUTH_ERRORS, 404: "No such order of the caller's."}),
 )
-def get_order(order_id: int, user: RemoteUser) -> Order:
+def get_order(order_id: int, user: RemoteUser) -> domain.OrderView:
     """One of the caller's orders; anyone else's is 404."""
     return domain.order_of(user.id, order_id)

@@ -72,6 +72,9 @@ def configure_logging(service: str, level: str) -> None:
     handler.setFormatter(logging.Formatter(_LOG_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Their DEBUG is every SQL statement and connection: too much even then.
+    for chatty in ("sqlalchemy", "urllib3"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 class Metrics:
@@ -103,6 +106,19 @@ class Metrics:
             ["service", "endpoint"],
             registry=self.registry,
         )
+
+        # Label lookups validate and lock every time: each set of labels is
+        # looked up once and its children kept (a few dozen sets in all).
+        self._served: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def observe_request(self, method: str, endpoint: str, status: str, seconds: float) -> None:
+        labels = (method, endpoint, status)
+        children = self._served.get(labels)
+        if children is None:
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._served[labels] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_upstream(self, service: str, endpoint: str, outcome: str, seconds: float) -> None:
         self.upstream_calls.labels(service, endpoint, outcome).inc()
@@ -137,16 +153,20 @@ def install_request_tracking(app: APIFlask, metrics: Metrics) -> None:
         response.headers[REQUEST_ID_HEADER] = request_id
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        status = str(response.status_code)
-        metrics.requests.labels(request.method, endpoint, status).inc()
-        metrics.latency.labels(request.method, endpoint, status).observe(elapsed)
-        access_log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            _printable(request.full_path.rstrip("?")),
-            status,
-            elapsed * 1000,
-        )
+        status = response.status_code
+        metrics.observe_request(request.method, endpoint, str(status), elapsed)
+        # Every request at DEBUG; at INFO (the default) those that failed. One
+        # line per request would cost a sixth of a simple request's time.
+        level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
+        if access_log.isEnabledFor(level):
+            access_log.log(
+                level,
+                "%s %s %s %.1fms",
+                request.method,
+                _printable(request.full_path.rstrip("?")),
+                status,
+                elapsed * 1000,
+            )
         if response.status_code == 204 or request.method == "OPTIONS":
             response.headers.pop("Content-Type", None)  # no body, so no type
         return response

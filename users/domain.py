@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from servicekit.db import utcnow, write_transaction
+from servicekit.db import read, utcnow, write_transaction
 from servicekit.errors import Conflict, Unauthorized
 
 from .models import Token, User, db
@@ -101,13 +101,19 @@ def log_in(username: str, password: str, ttl_seconds: int) -> IssuedToken:
     return IssuedToken(token=token, token_type="Bearer", expires_at=expires_at)
 
 
-def user_for_token(token: str) -> User | None:
+# Every request to orders and every catalogue change asks this: built once,
+# run outside the session.
+USER_OF_LIVE_TOKEN = (
+    select(*User.__table__.columns)
+    .join(Token, Token.user_id == User.id)
+    .where(Token.digest == bindparam("digest"), Token.expires_at > bindparam("now"))
+)
+
+
+def user_for_token(token: str) -> Row[Any] | None:
     """The user a live token belongs to, in one query."""
-    return db.session.scalars(
-        select(User)
-        .join(Token, Token.user_id == User.id)
-        .where(Token.digest == token_digest(token), Token.expires_at > utcnow())
-    ).one_or_none()
+    found = read(db.engine, USER_OF_LIVE_TOKEN, {"digest": token_digest(token), "now": utcnow()})
+    return found[0] if found else None
 
 
 def revoke(token: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, current_app
+from sqlalchemy import Row
 
 from servicekit.app import no_content
 from servicekit.auth import bearer_token
@@ -80,7 +81,7 @@ def logout(body: dict[str, str]) -> Response:
 @bp.input(TokenIn, location="json_or_form", arg_name="body")
 @bp.output(UserOut, description="The token's user.")
 @bp.doc(security="BearerAuth", responses=error_responses(TOKEN_ERRORS))
-def check_token(body: dict[str, str]) -> User:
+def check_token(body: dict[str, str]) -> Row[Any]:
     """Tell who a token belongs to (header, or body field `token`)."""
     return _token_user(_presented_token(body))
 
@@ -88,7 +89,7 @@ def check_token(body: dict[str, str]) -> User:
 @bp.get("/me")
 @bp.output(UserOut, description="The caller.")
 @bp.doc(security="BearerAuth", responses=error_responses(TOKEN_ERRORS))
-def me() -> User:
+def me() -> Row[Any]:
     """The user the token belongs to."""
     token = bearer_token()
     if token is None:
@@ -103,7 +104,7 @@ def _presented_token(body: dict[str, str]) -> str:
     return token
 
 
-def _token_user(token: str) -> User:
+def _token_user(token: str) -> Row[Any]:
     user = domain.user_for_token(token)
     if user is None:
         raise Unauthorized("The token is unknown, expired or revoked.")

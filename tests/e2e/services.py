@@ -56,6 +56,7 @@ def service_environment(
     env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
     env["DATABASE_URL"] = fresh_database_url(f"e2e_{directory.name}_{service}", directory)
     env["SECRET_KEY"] = f"e2e-{service}-secret"
+    env["LOG_LEVEL"] = "DEBUG"  # a line for every request, to follow request ids through
     env.update({name: str(value) for name, value in settings.items()})
     return env
 

@@ -63,7 +63,7 @@ def test_an_unexpected_error_is_a_500_problem_without_a_trace(app, client, monke
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(beers.domain, "get_beer", explode)
+    monkeypatch.setattr(beers.domain, "find_beer", explode)
     response = client.get("/api/beers/123456")
     assert_problem(response, 500)
     assert b"secret internals" not in response.data
@@ -83,7 +83,7 @@ def test_a_request_id_is_made_when_none_or_a_strange_one_is_sent(client):
 
 
 def test_log_lines_carry_the_request_id(client, caplog):
-    caplog.set_level("INFO")
+    caplog.set_level("DEBUG")
     client.get("/api/beers/", headers={"X-Request-ID": "trace-me-7"})
     record = next(r for r in caplog.records if r.name == "servicekit.access")
     assert "GET /api/beers/" in record.getMessage()
@@ -144,7 +144,7 @@ def test_a_plain_postgresql_url_gets_the_psycopg_driver():
 
 
 def test_a_path_cannot_forge_a_log_line(client, caplog):
-    caplog.set_level("INFO")
+    caplog.set_level("DEBUG")
     client.get("/api/beers/NL%0Afake%20line")
     line = next(r for r in caplog.records if r.name == "servicekit.access").getMessage()
     assert "\n" not in line
