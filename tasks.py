@@ -332,10 +332,13 @@ def test(c: Context, args: str = "", postgres: bool = False) -> None:
 
 @task
 def check(c: Context) -> None:
-    """Lint, format check and type check."""
+    """Lint, format check, type check, and the deployment files against their schemas."""
+    tools = Path(sys.executable).parent
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m ruff format --check .")
     c.run(f"{sys.executable} -m mypy")
+    c.run(f"{tools / 'kubernetes-validate'} --strict --quiet {ROOT / 'deploy' / 'k8s'}/*.yaml")
+    c.run(f"{tools / 'check-jsonschema'} --builtin-schema vendor.compose-spec compose.yaml")
 
 
 @task(

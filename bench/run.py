@@ -13,10 +13,10 @@ import platform
 import re
 import shutil
 import socket
-import time
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
