@@ -18,7 +18,7 @@ def test_users_client_sends_the_token_as_a_bearer_header(upstream):
     client = users_client(upstream.url)
     assert client.user_for_token("t0k") == RemoteUser(id=7, username="ivan", is_admin=False)
     request = upstream.requests[0]
-    assert request.path == "/api/users/check_token"
+    assert (request.method, request.path) == ("GET", "/api/users/me")
     assert request.headers["Authorization"] == "Bearer t0k"
     client.close()
 
@@ -43,7 +43,7 @@ def test_calls_are_reported_to_the_observer(upstream):
     upstream.body = USER
     client = users_client(upstream.url, observe=lambda *args: seen.append(args))
     client.user_for_token("t0k")
-    assert [(s, e, o) for s, e, o, _ in seen] == [("users", "check_token", "200")]
+    assert [(s, e, o) for s, e, o, _ in seen] == [("users", "me", "200")]
     client.close()
 
 
