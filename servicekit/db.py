@@ -78,9 +78,9 @@ def tune_sqlite(engine: Engine) -> None:
     WAL lets readers run beside the one writer; the busy timeout makes a writer
     wait its turn instead of failing. pysqlite's own implicit BEGIN is switched
     off so that a write transaction can start with BEGIN IMMEDIATE (see
-    `write_transaction`): it takes the write lock before its first read, so it
-    can never find its snapshot stale halfway through and fail as "locked".
-    Every write goes through `write_transaction`.
+    `write_transaction` and `writing`): it takes the write lock before its first
+    read, so it can never find its snapshot stale halfway through and fail as
+    "locked". Every write goes through one of those two.
     """
     if engine.dialect.name != "sqlite":
         return

@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Connection, inspect
 
+from .db import writing
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,8 +37,9 @@ class UnversionedDatabase(RuntimeError):
 
 
 def upgrade(service: str, db: SQLAlchemy, revision: str = "head") -> None:
-    """Bring the service's database to `revision`, keeping every row."""
-    with db.engine.begin() as connection:
+    """Bring the service's database to `revision`, keeping every row; all of it
+    in one transaction (SQLite and PostgreSQL both roll back DDL)."""
+    with writing(db.engine) as connection:
         tables = set(inspect(connection).get_table_names())
         if version_table(service) not in tables and tables & set(db.metadata.tables):
             raise UnversionedDatabase(
