@@ -337,7 +337,9 @@ def check(c: Context) -> None:
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m ruff format --check .")
     c.run(f"{sys.executable} -m mypy")
-    c.run(f"{tools / 'kubernetes-validate'} --strict --quiet {ROOT / 'deploy' / 'k8s'}/*.yaml")
+    manifests = ROOT / "deploy" / "k8s"
+    validate = f"{tools / 'kubernetes-validate'} --strict --quiet"
+    c.run(f"{validate} {manifests}/*.yaml {manifests}/examples/*.yaml")
     c.run(f"{tools / 'check-jsonschema'} --builtin-schema vendor.compose-spec compose.yaml")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,9 +12,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
-from .db import writing
+from .db import SQLITE_BEGIN
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,10 +39,40 @@ class UnversionedDatabase(RuntimeError):
     """The service's tables exist, but no migration ever recorded making them."""
 
 
+@contextmanager
+def migrating(service: str, db: SQLAlchemy) -> Iterator[Connection]:
+    """A connection to change the schema on, in one transaction (SQLite and
+    PostgreSQL both roll back DDL).
+
+    On SQLite, foreign keys are off meanwhile and checked before commit: batch
+    mode rebuilds a table by dropping it, which would otherwise cascade to its
+    children's rows. On PostgreSQL an advisory lock makes migrators that start
+    together (pods of one rollout) take turns.
+    """
+    with db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # only outside a transaction does this pragma take effect
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        try:
+            with connection.begin():
+                if not sqlite:
+                    key = zlib.crc32(f"beers-migrations-{service}".encode())
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                yield connection
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError(f"{service}: the migration broke foreign keys")
+        finally:
+            if sqlite:
+                connection.execution_options(**{SQLITE_BEGIN: None})  # no BEGIN: see above
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
 def upgrade(service: str, db: SQLAlchemy, revision: str = "head") -> None:
-    """Bring the service's database to `revision`, keeping every row; all of it
-    in one transaction (SQLite and PostgreSQL both roll back DDL)."""
-    with writing(db.engine) as connection:
+    """Bring the service's database to `revision`, keeping every row."""
+    with migrating(service, db) as connection:
         tables = set(inspect(connection).get_table_names())
         if version_table(service) not in tables and tables & set(db.metadata.tables):
             raise UnversionedDatabase(

@@ -109,3 +109,44 @@ def test_tables_made_without_migrations_are_not_silently_taken_over(tmp_path):
         with pytest.raises(UnversionedDatabase):
             upgrade("beers", db)
         db.engine.dispose()
+
+
+def test_a_batch_migration_of_a_parent_table_keeps_its_childrens_rows(tmp_path):
+    """SQLite rebuilds a table to alter it; the drop must not cascade to tokens."""
+    from alembic.operations import Operations
+    from sqlalchemy import String
+
+    from servicekit.migrations import migrating
+
+    app, db = service_app("users", tmp_path)
+    with app.app_context():
+        upgrade("users", db)
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, username, email, username_key, email_key, "
+                    "password_hash, is_admin, time_registered, time_modified) VALUES "
+                    "(1, 'Ivan', 'i@example.com', 'ivan', 'i@example.com', 'x', false, "
+                    "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO tokens (digest, user_id, time_created, expires_at) VALUES "
+                    "('d1', 1, '2026-01-01 00:00:00', '2999-01-01 00:00:00')"
+                )
+            )
+        with migrating("users", db) as connection:
+            with Operations.context(MigrationContext.configure(connection)) as op:
+                with op.batch_alter_table("users") as batch:
+                    batch.alter_column("first_name", type_=String(300))
+        with db.engine.connect() as connection:
+            tokens = connection.execute(text("SELECT count(*) FROM tokens")).scalar()
+            foreign_keys = (
+                connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+                if (connection.dialect.name == "sqlite")
+                else 1
+            )
+        db.engine.dispose()
+    assert tokens == 1
+    assert foreign_keys == 1
