@@ -144,13 +144,17 @@ def make_users(folder: Path, count: int) -> list[str]:
 
     from werkzeug.security import generate_password_hash
 
+    from servicekit.db import write_transaction
     from tasks import service_context
     from users.domain import name_key, token_digest
     from users.models import Token, User
 
     password_hash = generate_password_hash(PASSWORD)
     tokens = [secrets.token_urlsafe(32) for _ in range(count)]
-    with service_context("users", f"sqlite:///{folder / 'users'}.db") as db:
+    with (
+        service_context("users", f"sqlite:///{folder / 'users'}.db") as db,
+        write_transaction(db.session),
+    ):
         for number, token in enumerate(tokens):
             name = f"bench{number}"
             user = User(
@@ -164,7 +168,6 @@ def make_users(folder: Path, count: int) -> list[str]:
             db.session.flush()
             expires = datetime.now(UTC) + timedelta(days=1)
             db.session.add(Token(digest=token_digest(token), user_id=user.id, expires_at=expires))
-        db.session.commit()
     return tokens
 
 

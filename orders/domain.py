@@ -7,7 +7,8 @@ with bind parameters, and run outside the ORM session.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -46,7 +47,6 @@ class OrderView:
 
     id: int | None
     is_open: bool
-    version: int
     time_created: datetime | None
     time_modified: datetime | None
     time_checked_out: datetime | None
@@ -60,7 +60,6 @@ class OrderView:
 ORDER_COLUMNS = (
     Order.id,
     Order.is_open,
-    Order.version,
     Order.time_created,
     Order.time_modified,
     Order.time_checked_out,
@@ -122,9 +121,15 @@ REMOVE_LINE = delete(Line).where(Line.order_id == bindparam("oid"), Line.sku == 
 MARK_MODIFIED = (
     update(Order).where(Order.id == bindparam("oid")).values(time_modified=bindparam("now"))
 )
+LOCK_ORDER = (
+    update(Order)
+    .where(Order.id == bindparam("oid"), Order.is_open)
+    .values(version=Order.version + 1)
+    .returning(Order.id)
+)
 CLOSE_ORDER = (
     update(Order)
-    .where(Order.id == bindparam("oid"), Order.is_open, Order.version == bindparam("seen"))
+    .where(Order.id == bindparam("oid"))
     .values(
         is_open=False,
         version=Order.version + 1,
@@ -139,39 +144,53 @@ FREEZE_LINE = (
 )
 
 
-def _with_lines(source: Connection | None, orders: list[Row[Any]]) -> list[OrderView]:
+@contextmanager
+def _reading(connection: Connection | None) -> Iterator[Connection]:
+    """The connection in use, or a pooled one: an order and its lines are read
+    on one connection (one checkout, one ping on PostgreSQL)."""
+    if connection is not None:
+        yield connection
+        return
+    with db.engine.connect() as pooled:
+        yield pooled
+
+
+def _with_lines(connection: Connection, orders: list[Row[Any]]) -> list[OrderView]:
     """The orders, each with its lines (one more query for all of them)."""
     if not orders:
         return []
     lines: dict[int, list[LineView]] = {order.id: [] for order in orders}
-    for line in read(source or db.engine, LINES_OF, {"oids": list(lines)}):
+    for line in read(connection, LINES_OF, {"oids": list(lines)}):
         lines[line.order_id].append(LineView(line.sku, line.name, line.quantity, line.unit_price))
     return [OrderView(**order._asdict(), lines=lines[order.id]) for order in orders]
 
 
 def orders_of(user_id: int) -> list[OrderView]:
     """The user's orders, oldest first, with their lines."""
-    return _with_lines(None, read(db.engine, ORDERS_OF, {"uid": user_id}))
+    with _reading(None) as connection:
+        return _with_lines(connection, read(connection, ORDERS_OF, {"uid": user_id}))
 
 
-def order_of(user_id: int, order_id: int, source: Connection | None = None) -> OrderView:
+def order_of(user_id: int, order_id: int, connection: Connection | None = None) -> OrderView:
     """One of the user's orders; someone else's is as missing as a made-up one."""
     if 0 < order_id <= MAX_ID:  # else no such id can exist (and the database would refuse it)
-        found = read(source or db.engine, ORDER_OF, {"oid": order_id, "uid": user_id})
-        for order in _with_lines(source, found):
-            return order
+        with _reading(connection) as reading:
+            found = read(reading, ORDER_OF, {"oid": order_id, "uid": user_id})
+            for order in _with_lines(reading, found):
+                return order
     raise NotFound(f"You have no order {order_id}.")
 
 
 def open_order(user_id: int) -> OrderView | None:
-    found = _with_lines(None, read(db.engine, OPEN_ORDER_OF, {"uid": user_id}))
+    with _reading(None) as connection:
+        found = _with_lines(connection, read(connection, OPEN_ORDER_OF, {"uid": user_id}))
     return found[0] if found else None
 
 
 def empty_order() -> OrderView:
     """What GET /current shows when the user has no open order; never stored,
     since a GET must not create one."""
-    return OrderView(None, True, 0, None, None, None, lines=[])
+    return OrderView(None, True, None, None, None, lines=[])
 
 
 def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> OrderView:
@@ -209,19 +228,17 @@ def remove_beer(user_id: int, sku: str) -> None:
 def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
     """Close the user's open order at the catalogue's current prices.
 
-    The prices are fetched with no transaction open; the order is then closed
-    only if no line changed meanwhile (its version), else it starts over. Of two
-    concurrent checkouts one closes the order and the other finds none open.
+    The prices are fetched with no transaction open. Then, holding the order's
+    row lock, the order must still be open (else another checkout won: 409) and
+    have no SKU the prices lack (else they are fetched again for the new lines).
     """
-    raced = False
+    first = open_order(user_id)
+    if first is None or first.id is None or not first.lines:  # (stored orders have ids)
+        raise Conflict("Your open order is empty: add beers before checking out.")
+    order_id, skus = first.id, [line.sku for line in first.lines]
     for _ in range(ATTEMPTS):
-        order = open_order(user_id)  # no transaction is held while beers answers
-        if order is None and raced:
-            raise Conflict("Your order was just checked out by another request.")
-        if order is None or order.id is None or not order.lines:
-            raise Conflict("Your open order is empty: add beers before checking out.")
-        prices = catalogue.beers(line.sku for line in order.lines)
-        gone = sorted(line.sku for line in order.lines if line.sku not in prices)
+        prices = catalogue.beers(skus)
+        gone = sorted(sku for sku in skus if sku not in prices)
         if gone:
             raise Conflict(
                 f"These beers have left the catalogue: {', '.join(gone)}. "
@@ -229,22 +246,21 @@ def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
                 skus=gone,
             )
         with writing(db.engine) as connection:
-            beers = [prices[line.sku] for line in order.lines]
-            if _close(connection, order.id, order.version, beers):
-                return order_of(user_id, order.id, connection)
-        raced = True
-    raise Conflict("The order changed too often during checkout; try again.")
+            if connection.execute(LOCK_ORDER, {"oid": order_id}).scalar() is None:
+                raise Conflict("Your order was just checked out by another request.")
+            skus = [line.sku for line in read(connection, LINES_OF, {"oids": [order_id]})]
+            if not skus:
+                raise Conflict("Your open order is empty: add beers before checking out.")
+            if all(sku in prices for sku in skus):
+                _close(connection, order_id, [prices[sku] for sku in skus])
+                return order_of(user_id, order_id, connection)
+    raise Conflict("Beers kept being added during checkout; try again.")
 
 
-def _close(
-    connection: Connection, order_id: int, seen: int, beers: Iterable[CatalogueBeer]
-) -> bool:
-    """Close the order at these beers' prices if it is still open and unchanged."""
-    closing = {"oid": order_id, "seen": seen, "now": utcnow()}
-    if not connection.execute(CLOSE_ORDER, closing).rowcount:
-        return False
+def _close(connection: Connection, order_id: int, beers: list[CatalogueBeer]) -> None:
+    """Close the (locked, open) order and freeze these beers' prices on its lines."""
+    connection.execute(CLOSE_ORDER, {"oid": order_id, "now": utcnow()})
     connection.execute(
         FREEZE_LINE,
         [{"oid": order_id, "item": b.sku, "price": b.price, "title": b.name} for b in beers],
     )
-    return True

@@ -28,8 +28,8 @@ class Order(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(index=True)
     is_open: Mapped[bool] = mapped_column(default=True)
-    # Grows with every change to the order's lines: checkout closes the order
-    # only if it is still the version whose prices it fetched.
+    # Grows with every change to the order: bumping it is how a request takes
+    # the order's row lock (the write lock on SQLite) until it commits.
     version: Mapped[int] = mapped_column(default=0)
     time_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     time_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -107,11 +107,13 @@ def tune_sqlite(engine: Engine) -> None:
 def write_transaction(session: Session | scoped_session[Any]) -> Iterator[None]:
     """A transaction that writes: committed at the end, rolled back on error.
 
-    It must be the first thing the session does in its transaction; on SQLite
+    It starts the session's transaction (ending one that only read); on SQLite
     it holds the write lock from its first statement (on PostgreSQL row locks
     and constraints do that job).
     """
     real = session() if isinstance(session, scoped_session) else session
+    if real.new or real.dirty or real.deleted:
+        raise RuntimeError("changes were made outside a write transaction")
     if real.in_transaction():
         real.commit()
     real.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})

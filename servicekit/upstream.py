@@ -12,6 +12,7 @@ a urllib3 pool call about 240 µs, and orders makes one or two per request.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from .errors import ServiceUnavailable
 
+POOL_LIFETIME = 30.0  # seconds
 RequestIdSource = Callable[[], str | None]
 CallObserver = Callable[[str, str, str, float], None]  # service, endpoint, outcome, seconds
 
@@ -61,17 +63,45 @@ class ServiceClient:
         self.timeouts = timeouts or Timeouts()
         self._request_id = request_id or (lambda: None)
         self._observe = observe or (lambda *args: None)
-        url = urlsplit(self.base_url)
-        self._prefix = url.path
-        # Connections are kept alive and reused; a connection the other side
-        # closed meanwhile is noticed before reuse, and nothing is retried, so a
-        # failure costs at most one timeout.
-        self.pool = urllib3.connection_from_url(
+        self._prefix = urlsplit(self.base_url).path
+        self._pool_size = pool_size
+        self._renewing = threading.Lock()
+        self._renewed = 0.0
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> urllib3.HTTPConnectionPool:
+        """Kept-alive connections, reused; nothing retried but a stale one (see _send),
+        so a failure costs at most one timeout."""
+        self._renewed = time.monotonic()
+        return urllib3.connection_from_url(
             self.base_url,
-            maxsize=pool_size,
+            maxsize=self._pool_size,
             timeout=urllib3.Timeout(connect=self.timeouts.connect, read=self.timeouts.read),
             retries=False,
         )
+
+    def _current_pool(self) -> urllib3.HTTPConnectionPool:
+        """The pool, replaced every POOL_LIFETIME seconds: behind a load balancer
+        (a Kubernetes Service), only new connections reach the pods it adds."""
+        if time.monotonic() - self._renewed > POOL_LIFETIME:
+            with self._renewing:
+                if time.monotonic() - self._renewed > POOL_LIFETIME:
+                    old, self.pool = self.pool, self._new_pool()
+                    old.close()  # idle connections now, busy ones when they come back
+        return self.pool
+
+    def _send(self, method: str, url: str, headers: dict[str, str]) -> Any:
+        pool = self._current_pool()
+        try:
+            return pool.urlopen(
+                method, url, headers=headers, redirect=False, assert_same_host=False
+            )
+        except ProtocolError:
+            # A kept-alive connection the other side closed just as we sent on it
+            # (its keep-alive ran out, or it restarted): once more, on another.
+            return pool.urlopen(
+                method, url, headers=headers, redirect=False, assert_same_host=False
+            )
 
     def call(
         self,
@@ -91,9 +121,7 @@ class ServiceClient:
         started = time.perf_counter()
         outcome = "error"
         try:
-            response = self.pool.urlopen(
-                method, url, headers=all_headers, redirect=False, assert_same_host=False
-            )
+            response = self._send(method, url, all_headers)
             outcome = str(response.status)
         except NewConnectionError as error:  # a subclass of the timeout, in urllib3 2
             raise ServiceUnavailable(self.service, "not reachable") from error

@@ -22,7 +22,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> APIFlask:
         __name__,
         service="users",
         description="Users, their passwords and bearer tokens. The other services ask "
-        "`POST /api/users/check_token` who a token belongs to.",
+        "`GET /api/users/me` who a token belongs to.",
         config=Config,
         db=db,
         test_config=test_config,

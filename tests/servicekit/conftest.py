@@ -27,6 +27,7 @@ class FakeUpstream:
         self.status = 200
         self.body: object = {}
         self.delay = 0.0
+        self.close_kept_alive = False  # drop a connection's second request unanswered
         self.requests: list[SeenRequest] = []
         fake = self
 
@@ -36,6 +37,10 @@ class FakeUpstream:
             def answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
+                self.served = getattr(self, "served", 0) + 1
+                if fake.close_kept_alive and self.served > 1:
+                    self.close_connection = True  # as a server whose keep-alive just ran out
+                    return
                 url = urlsplit(self.path)
                 fake.requests.append(
                     SeenRequest(

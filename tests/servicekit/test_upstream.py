@@ -129,3 +129,27 @@ def test_beers_client_splits_huge_lookups_to_keep_urls_short(upstream):
     assert all(len(r.raw_path) < 4000 for r in upstream.requests)
     assert sorted(sku for r in upstream.requests for sku in r.query["sku"]) == skus
     client.close()
+
+
+def test_a_kept_alive_connection_closed_by_the_other_side_is_retried_once(upstream):
+    upstream.body = USER
+    upstream.close_kept_alive = True
+    client = users_client(upstream.url)
+    assert client.user_for_token("t0k") is not None
+    assert client.user_for_token("t0k") is not None  # its connection was dropped: a new one
+    assert len({request.client_port for request in upstream.requests}) == 2
+    client.close()
+
+
+def test_the_pool_is_renewed_so_new_pods_behind_a_service_get_calls(upstream, monkeypatch):
+    import servicekit.upstream
+
+    upstream.body = USER
+    client = users_client(upstream.url)
+    client.user_for_token("t0k")
+    first_pool = client.pool
+    monkeypatch.setattr(servicekit.upstream, "POOL_LIFETIME", 0.0)
+    client.user_for_token("t0k")
+    assert client.pool is not first_pool
+    assert len({request.client_port for request in upstream.requests}) == 2
+    client.close()
