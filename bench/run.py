@@ -299,9 +299,11 @@ def main(settings: Settings, record: Path | None = None) -> None:
     print(machine_description(settings))
     if record:
         table = "\n".join([HEADER, *(row(r) for r in results)])
+        # What people wrote about the last run, from its "## Reading it" on, stays.
+        reading = record.read_text().partition("\n## Reading it")[1:] if record.exists() else ()
         record.write_text(
             "# Benchmark results\n\nMade by `inv bench --record`.\n\n"
-            f"{machine_description(settings)}\n\n{table}\n"
+            f"{machine_description(settings)}\n\n{table}\n" + "".join(reading)
         )
         print(f"\nrecorded in {record}")
 

@@ -21,7 +21,7 @@ from .api_client import ShopApi
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 30.0
-# Issue 3's bar: the contract, concurrency rules included, holds with 4 workers.
+# The contract, concurrency rules included, must hold with 4 workers a service.
 WORKERS = 4
 STOP_TIMEOUT = 15.0
 SERVICES = ("users", "beers", "orders")
