@@ -76,20 +76,13 @@ LINES_OF = (
     .where(Line.order_id.in_(bindparam("oids", expanding=True)))
     .order_by(Line.id)
 )
-# Bumping the version takes the open order's row lock (on SQLite, the write
-# lock) until commit, so adds, removals and checkouts of one order take turns.
-TOUCH_OPEN_ORDER = (
-    update(Order)
-    .where(Order.user_id == bindparam("uid"), Order.is_open)
-    .values(version=Order.version + 1, time_modified=bindparam("now"))
-    .returning(Order.id)
-)
-LOCK_OPEN_ORDER = (
-    update(Order)
-    .where(Order.user_id == bindparam("uid"), Order.is_open)
-    .values(version=Order.version + 1)
-    .returning(Order.id)
-)
+# Bumping the version is how a request takes an open order's row lock (on
+# SQLite, the write lock) until commit: adds, removals and checkouts of one
+# order take turns. The lock answers with the order's id, or none if not open.
+LOCK = update(Order).where(Order.is_open).values(version=Order.version + 1).returning(Order.id)
+LOCK_ORDER = LOCK.where(Order.id == bindparam("oid"))
+LOCK_OPEN_ORDER = LOCK.where(Order.user_id == bindparam("uid"))
+TOUCH_OPEN_ORDER = LOCK_OPEN_ORDER.values(time_modified=bindparam("now"))
 OPEN_AN_ORDER = (
     insert(Order)
     .values(
@@ -120,12 +113,6 @@ NEW_LINE = insert(Line).values(
 REMOVE_LINE = delete(Line).where(Line.order_id == bindparam("oid"), Line.sku == bindparam("item"))
 MARK_MODIFIED = (
     update(Order).where(Order.id == bindparam("oid")).values(time_modified=bindparam("now"))
-)
-LOCK_ORDER = (
-    update(Order)
-    .where(Order.id == bindparam("oid"), Order.is_open)
-    .values(version=Order.version + 1)
-    .returning(Order.id)
 )
 CLOSE_ORDER = (
     update(Order)

@@ -27,6 +27,25 @@ def service_app(service, folder):
     ).db
 
 
+def insert_a_user_with_a_token(db):
+    """Rows written with plain SQL, as any revision of the users schema takes them."""
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, username, email, username_key, email_key, "
+                "password_hash, is_admin, time_registered, time_modified) VALUES "
+                "(1, 'Ivan', 'i@example.com', 'ivan', 'i@example.com', 'x', false, "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO tokens (digest, user_id, time_created, expires_at) VALUES "
+                "('d1', 1, '2026-01-01 00:00:00', '2999-01-01 00:00:00')"
+            )
+        )
+
+
 @pytest.mark.parametrize("service", ["users", "beers", "orders"])
 def test_the_migrations_make_the_schema_the_models_describe(tmp_path, service):
     app, db = service_app(service, tmp_path)
@@ -46,21 +65,7 @@ def test_upgrading_a_database_of_the_previous_revision_keeps_its_rows(tmp_path):
     app, db = service_app("users", tmp_path)
     with app.app_context():
         upgrade("users", db, "0001")
-        with db.engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO users (id, username, email, username_key, email_key, "
-                    "password_hash, is_admin, time_registered, time_modified) VALUES "
-                    "(1, 'Ivan', 'i@example.com', 'ivan', 'i@example.com', 'x', false, "
-                    "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
-                )
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO tokens (digest, user_id, time_created, expires_at) VALUES "
-                    "('d1', 1, '2026-01-01 00:00:00', '2999-01-01 00:00:00')"
-                )
-            )
+        insert_a_user_with_a_token(db)
         upgrade("users", db)
         with db.engine.connect() as connection:
             users = connection.execute(text("SELECT username FROM users")).scalars().all()
@@ -121,21 +126,7 @@ def test_a_batch_migration_of_a_parent_table_keeps_its_childrens_rows(tmp_path):
     app, db = service_app("users", tmp_path)
     with app.app_context():
         upgrade("users", db)
-        with db.engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO users (id, username, email, username_key, email_key, "
-                    "password_hash, is_admin, time_registered, time_modified) VALUES "
-                    "(1, 'Ivan', 'i@example.com', 'ivan', 'i@example.com', 'x', false, "
-                    "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
-                )
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO tokens (digest, user_id, time_created, expires_at) VALUES "
-                    "('d1', 1, '2026-01-01 00:00:00', '2999-01-01 00:00:00')"
-                )
-            )
+        insert_a_user_with_a_token(db)
         with migrating("users", db) as connection:
             with Operations.context(MigrationContext.configure(connection)) as op:
                 with op.batch_alter_table("users") as batch:
