@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,6 @@ from invoke import Context, Exit, task
 ROOT = Path(__file__).resolve().parent
 PORTS = {"users": 5001, "beers": 5002, "orders": 5003}
 READY_TIMEOUT = 30.0
-THREADS = 4
 
 SERVICE_HELP = {
     "action": "setup, serve (or, for users, create-admin)",
@@ -89,51 +87,25 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def gunicorn_argv(
-    service: str, host: str, port: int, workers: int, threads: int = THREADS
-) -> list[str]:
+def server_argv(service: str, host: str, port: int, workers: int) -> list[str]:
     """The production server's command line for one service (or any app module)."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        f"{service}:create_app()",
-        "--chdir",
-        str(ROOT),
-        "--bind",
-        f"{host}:{port}",
+    return [sys.executable, "-m", "servicekit.serving", service] + [
+        "--host",
+        host,
+        "--port",
+        str(port),
         "--workers",
         str(workers),
-        # Threads keep connections alive between services and let a worker
-        # wait on another service while serving the next request.
-        "--worker-class",
-        "gthread",
-        "--threads",
-        str(threads),
-        "--timeout",
-        "30",
-        "--graceful-timeout",
-        "10",
-        "--keep-alive",
-        "5",
-        # Three servers on one machine must not fight over one control socket.
-        "--no-control-socket",
-        "--config",
-        "python:servicekit.gunicorn_hooks",
-        # The workers' heartbeat touches a file on every loop: keep it in memory.
-        *(["--worker-tmp-dir", "/dev/shm"] if os.path.isdir("/dev/shm") else []),
     ]
 
 
-def server_env(service: str, database_url: str | None) -> dict[str, str]:
-    """The environment one service's server runs in: its own database, and a
-    fresh folder where its workers share their metrics."""
+def server_env(database_url: str | None) -> dict[str, str]:
+    """The environment one service's server runs in: its own database."""
     env = dict(os.environ)
     if database_url:
         env["DATABASE_URL"] = database_url
     else:
         env.pop("DATABASE_URL", None)
-    env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"beers-{service}-metrics-")
     return env
 
 
@@ -154,10 +126,10 @@ def _service_task(
             raise Exit("--reset and --seed go with setup, not serve", code=2)
         database_url = os.environ.get("DATABASE_URL")
         setup_service(service, database_url=database_url)
-        argv = gunicorn_argv(service, host, port or PORTS[service], workers)
+        argv = server_argv(service, host, port or PORTS[service], workers)
         sys.stdout.flush()
         # The server takes this process's place, so Ctrl-C and kill reach it.
-        os.execve(argv[0], argv, server_env(service, database_url))
+        os.execve(argv[0], argv, server_env(database_url))
     else:
         raise Exit(f"inv {service}: unknown action {action!r}; try setup or serve", code=2)
 
@@ -253,8 +225,8 @@ def up(c: Context, host: str = "127.0.0.1", workers: int = 2) -> None:
         setup_service(service, seed="if-empty", database_url=database_urls[service])
     servers = {
         service: subprocess.Popen(
-            gunicorn_argv(service, host, port, workers),
-            env=server_env(service, database_urls[service]),
+            server_argv(service, host, port, workers),
+            env=server_env(database_urls[service]),
         )
         for service, port in PORTS.items()
     }
@@ -348,8 +320,9 @@ def check(c: Context) -> None:
         "quick": "one short run at 4 connections: checks that the benchmark works",
         "duration": "seconds per measured run",
         "workers": "worker processes per service",
-        "threads": "threads per worker",
         "record": "also write the table to bench/RESULTS.md",
+        "only": "comma-separated scenarios to run, e.g. beer_get,order_get (ceilings always run)",
+        "in_process": "instead: each endpoint's CPU inside its service, without a server",
     }
 )
 def bench(
@@ -357,13 +330,20 @@ def bench(
     quick: bool = False,
     duration: int = 10,
     workers: int = 2,
-    threads: int = THREADS,
     record: bool = False,
+    only: str = "",
+    in_process: bool = False,
 ) -> None:
     """Load-test every scenario with wrk against a bare Flask ceiling; print a table."""
+    if in_process:
+        from bench.inprocess import main as in_process_main
+
+        in_process_main()
+        return
     from bench.run import Settings, main
 
-    settings = Settings(duration=duration, workers=workers, threads=threads)
+    chosen = tuple(name for name in only.split(",") if name)
+    settings = Settings(duration=duration, workers=workers, only=chosen)
     if quick:
         settings = Settings(duration=1, connections=(4,), workers=workers, warmup=0, users=16)
     main(settings, ROOT / "bench" / "RESULTS.md" if record else None)

@@ -1,6 +1,6 @@
 """Start the three services as real processes, the way an operator does, once per session.
 
-Each service runs `python -m invoke <svc> serve --workers 4` (gunicorn) on a free
+Each service runs `python -m invoke <svc> serve --workers 4` (granian) on a free
 port with its own SQLite file; the tests talk to them over real HTTP.
 """
 

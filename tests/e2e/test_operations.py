@@ -156,7 +156,7 @@ def test_metrics_are_prometheus_text_counting_requests(shop: Shop, name: str) ->
         counts = samples(scrape(url), "http_requests_total")
         return any(labels["endpoint"] == "/health" and value > 0 for labels, value in counts)
 
-    # Each gunicorn worker may keep its own counts: scrape until one shows them.
+    # Each worker may keep its own counts: scrape until one shows them.
     assert eventually(health_is_counted)
 
 
@@ -188,7 +188,7 @@ def test_orders_metrics_count_its_calls_to_the_other_services(
         found = samples(scrape(shop.orders.url), "upstream_requests_total")
         return {labels["service"] for labels, value in found if value > 0}
 
-    # Each gunicorn worker may keep its own counts: scrape until one shows them.
+    # Each worker may keep its own counts: scrape until one shows them.
     assert eventually(lambda: upstream_services() >= {"users", "beers"})
 
 

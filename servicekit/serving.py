@@ -1,0 +1,123 @@
+"""The production server every service runs in: granian, over WSGI.
+
+`python -m servicekit.serving users --host 127.0.0.1 --port 5001 --workers 2`
+
+granian reads requests in Rust on an event loop and hands the application only
+whole requests, so slow or idle clients hold a socket, never a Python thread.
+Its master process replaces a worker that dies, stops the workers gracefully on
+SIGTERM or SIGINT (requests in flight get GRACE_SECONDS), and here also owns the
+folder where its workers share their metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server import MPServer as Server  # a process per worker
+
+APP_VARIABLE = "SERVICEKIT_APP"
+GRACE_SECONDS = 10
+# Python threads per worker. A request holds one from the moment its head is
+# read until it is answered, while its body trickles in and while it waits on
+# another service or the database: so there are many, started as needed (an
+# idle one ends after 30 s). Idle connections hold no thread, but granian
+# counts open connections against BACKPRESSURE, so that is high.
+THREADS = 128
+BACKPRESSURE = 1024
+HEADER_READ_TIMEOUT_MS = 10_000
+# The most a request line and headers may take; the server itself answers a
+# bigger head (431, or 414 for the line) with an empty body.
+HEAD_BUFFER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    app: str  # "users", "beers", "orders", or any module with create_app()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    threads: int = THREADS
+
+
+def build_server(settings: ServerSettings) -> Server:
+    """A granian server for `<app>.create_app()`, not yet serving."""
+    quiet = os.environ.get("LOG_LEVEL", "INFO").upper() != "DEBUG"
+    os.environ[APP_VARIABLE] = settings.app  # for worker_app, in each worker
+    server = Server(
+        "servicekit.serving:worker_app",
+        factory=True,
+        interface=Interfaces.WSGI,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        blocking_threads=settings.threads,
+        backpressure=BACKPRESSURE,
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=HEADER_READ_TIMEOUT_MS, max_buffer_size=HEAD_BUFFER_BYTES
+        ),
+        websockets=False,
+        respawn_failed_workers=True,
+        respawn_interval=1.0,
+        workers_kill_timeout=GRACE_SECONDS,
+        # Its start-up chatter only when asked for; warnings and worker deaths always.
+        log_level=LogLevels.warning if quiet else LogLevels.info,
+    )
+    metrics = tempfile.mkdtemp(prefix=f"shop-{settings.app}-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics  # the workers inherit it
+    server.on_shutdown(lambda: shutil.rmtree(metrics, ignore_errors=True))
+    return server
+
+
+def worker_app() -> Any:
+    """The app a worker serves: `<app>.create_app()`. Then everything made so far
+    (the app, its schemas, SQLAlchemy's metadata) is moved out of the garbage
+    collector's sight: it lives as long as the worker, and the collector would
+    otherwise walk it again and again while requests come and go."""
+    # Until granian sets its own handlers, a worker would take a stop signal
+    # for its master's and miss it. It is still loading, with nothing in flight:
+    # it can simply go.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda signum, frame: os._exit(0))
+    app = importlib.import_module(os.environ[APP_VARIABLE]).create_app()
+    gc.freeze()
+    return app
+
+
+def serve(settings: ServerSettings) -> None:
+    """Serve until SIGTERM or SIGINT; then let requests in flight finish."""
+    server = build_server(settings)
+    # granian warns of "quite high" thread counts: ours are on purpose (above).
+    logging.getLogger("_granian").addFilter(
+        lambda record: not record.getMessage().startswith("Configuration allows spawning")
+    )
+    server.serve()
+
+
+def parse_arguments(argv: Sequence[str]) -> ServerSettings:
+    parser = argparse.ArgumentParser(prog="python -m servicekit.serving", description=__doc__)
+    parser.add_argument("app", help="users, beers, orders (or any module with create_app)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=THREADS)
+    args = parser.parse_args(argv)
+    return ServerSettings(args.app, args.host, args.port, args.workers, args.threads)
+
+
+if __name__ == "__main__":
+    serve(parse_arguments(sys.argv[1:]))
