@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
-from servicekit.db import read, write_transaction
+from servicekit.db import Query, read, write_transaction
 from servicekit.errors import Conflict, NotFound
 
 from .models import Beer, db
@@ -23,7 +23,7 @@ DEMO_CATALOGUE = (
 
 # The reads everyone makes, built once (building costs more than running them).
 BEER_COLUMNS = tuple(Beer.__table__.columns)
-BEER_BY_SKU = select(*BEER_COLUMNS).where(Beer.sku == bindparam("sku"))
+BEER_BY_SKU = Query(select(*BEER_COLUMNS).where(Beer.sku == bindparam("sku")))
 WITH_SKUS = Beer.sku.in_(bindparam("skus", expanding=True))
 # A page counts all that match in the same query (while it has rows at all).
 PAGE = (
@@ -32,21 +32,23 @@ PAGE = (
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
-PAGE_OF_ALL, PAGE_WITH_SKUS = PAGE, PAGE.where(WITH_SKUS)
-COUNT_ALL = select(func.count()).select_from(Beer)
-COUNT_WITH_SKUS = COUNT_ALL.where(WITH_SKUS)
+PAGE_OF_ALL, PAGE_WITH_SKUS = Query(PAGE), PAGE.where(WITH_SKUS)
+COUNT = select(func.count()).select_from(Beer)
+COUNT_ALL, COUNT_WITH_SKUS = Query(COUNT), COUNT.where(WITH_SKUS)
 
 
-def list_beers(*, limit: int, offset: int, skus: Sequence[str]) -> tuple[list[Row[Any]], int]:
+def list_beers(*, limit: int, offset: int, skus: Sequence[str]) -> tuple[list[Any], int]:
     """One page of beers in id order, and how many match in all."""
-    params = {"limit": limit, "offset": offset, "skus": sorted(set(skus))}
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if skus:
+        params["skus"] = sorted(set(skus))
     page = read(db.engine, PAGE_WITH_SKUS if skus else PAGE_OF_ALL, params)
     if page:
         return page, page[0].total
     return [], read(db.engine, COUNT_WITH_SKUS if skus else COUNT_ALL, params)[0][0]
 
 
-def find_beer(sku: str) -> Row[Any]:
+def find_beer(sku: str) -> Any:
     """A beer to show, read straight from the table."""
     found = read(db.engine, BEER_BY_SKU, {"sku": sku})
     if not found:

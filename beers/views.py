@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint
 from flask import Response, url_for
 from marshmallow import fields
-from sqlalchemy import Row
 
 from servicekit.app import no_content
 from servicekit.auth import with_admin
+from servicekit.output import ServiceBlueprint
 from servicekit.schemas import ErrorDocs, error_responses, unavailable_doc
 from servicekit.upstream import RemoteUser
 
@@ -18,7 +17,7 @@ from . import domain
 from .models import Beer
 from .schemas import BeerIn, BeerListQuery, BeerOut, BeerReplace
 
-bp = APIBlueprint("beers", __name__, url_prefix="/api/beers", tag="beers")
+bp = ServiceBlueprint("beers", __name__, url_prefix="/api/beers", tag="beers")
 
 ADMIN_ERRORS: ErrorDocs = {
     401: "The token is missing, unknown, expired or revoked.",
@@ -34,7 +33,7 @@ ADMIN_ERRORS: ErrorDocs = {
     description="A page of beers in id order.",
     headers={"X-Total-Count": fields.Integer(metadata={"description": "Matches on all pages."})},
 )
-def list_beers(query: dict[str, Any]) -> tuple[list[Row[Any]], int, dict[str, str]]:
+def list_beers(query: dict[str, Any]) -> tuple[list[Any], int, dict[str, str]]:
     """List the catalogue, a page at a time, or the beers with the SKUs asked for."""
     beers, total = domain.list_beers(
         limit=query["limit"], offset=query["offset"], skus=query["sku"]
@@ -44,7 +43,7 @@ def list_beers(query: dict[str, Any]) -> tuple[list[Row[Any]], int, dict[str, st
 
 @bp.get("/<sku>")
 @bp.output(BeerOut, description="The beer.")
-def get_beer(sku: str) -> Row[Any]:
+def get_beer(sku: str) -> Any:
     """One beer by SKU."""
     return domain.find_beer(sku)
 

@@ -7,17 +7,15 @@ with bind parameters, and run outside the ORM session.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from servicekit.db import read, utcnow, writing
+from servicekit.db import Query, read, utcnow, writing
 from servicekit.errors import Conflict, NotFound
 
 from .beers_client import BeersClient, CatalogueBeer
@@ -57,66 +55,64 @@ class OrderView:
         return sum((line.line_total for line in self.lines), Decimal("0.00"))
 
 
-ORDER_COLUMNS = (
-    Order.id,
-    Order.is_open,
-    Order.time_created,
-    Order.time_modified,
-    Order.time_checked_out,
+# An order and its lines come back in one query, a row per line (one row with
+# no line for an empty order).
+ORDERS_WITH_LINES = (
+    select(
+        Order.id,
+        Order.is_open,
+        Order.time_created,
+        Order.time_modified,
+        Order.time_checked_out,
+        Line.sku,
+        Line.name,
+        Line.quantity,
+        Line.unit_price,
+    )
+    .outerjoin(Line, Line.order_id == Order.id)
+    .order_by(Order.id, Line.id)
 )
-LINE_COLUMNS = (Line.order_id, Line.sku, Line.name, Line.quantity, Line.unit_price)
+ORDERS_OF = Query(ORDERS_WITH_LINES.where(Order.user_id == bindparam("user_id")))
+ORDER_OF = Query(
+    ORDERS_WITH_LINES.where(
+        Order.id == bindparam("order_id"), Order.user_id == bindparam("user_id")
+    )
+)
+OPEN_ORDER_OF = Query(ORDERS_WITH_LINES.where(Order.user_id == bindparam("user_id"), Order.is_open))
+SKUS_OF_ORDER = Query(select(Line.sku).where(Line.order_id == bindparam("order_id")))
 
-ORDERS_OF = select(*ORDER_COLUMNS).where(Order.user_id == bindparam("uid")).order_by(Order.id)
-ORDER_OF = select(*ORDER_COLUMNS).where(
-    Order.id == bindparam("oid"), Order.user_id == bindparam("uid")
-)
-OPEN_ORDER_OF = select(*ORDER_COLUMNS).where(Order.user_id == bindparam("uid"), Order.is_open)
-LINES_OF = (
-    select(*LINE_COLUMNS)
-    .where(Line.order_id.in_(bindparam("oids", expanding=True)))
-    .order_by(Line.id)
-)
+# Writes. In an UPDATE, SQLAlchemy keeps the table's column names for the SET
+# clause, so bind parameters there are named for their role (target_order,
+# added_quantity); an INSERT takes the columns by name.
+#
 # Bumping the version is how a request takes an open order's row lock (on
 # SQLite, the write lock) until commit: adds, removals and checkouts of one
 # order take turns. The lock answers with the order's id, or none if not open.
 LOCK = update(Order).where(Order.is_open).values(version=Order.version + 1).returning(Order.id)
-LOCK_ORDER = LOCK.where(Order.id == bindparam("oid"))
-LOCK_OPEN_ORDER = LOCK.where(Order.user_id == bindparam("uid"))
+LOCK_ORDER = LOCK.where(Order.id == bindparam("target_order"))
+LOCK_OPEN_ORDER = LOCK.where(Order.user_id == bindparam("owner"))
 TOUCH_OPEN_ORDER = LOCK_OPEN_ORDER.values(time_modified=bindparam("now"))
-OPEN_AN_ORDER = (
-    insert(Order)
-    .values(
-        user_id=bindparam("uid"),
-        is_open=True,
-        version=1,
-        time_created=bindparam("now"),
-        time_modified=bindparam("now"),
-    )
-    .returning(Order.id)
-)
+OPEN_AN_ORDER = insert(Order).returning(Order.id)
+LINE_OF_ORDER = (Line.order_id == bindparam("target_order"), Line.sku == bindparam("target_sku"))
 GROW_LINE = (
     update(Line)
-    .where(Line.order_id == bindparam("oid"), Line.sku == bindparam("item"))
+    .where(*LINE_OF_ORDER)
     .values(
-        quantity=Line.quantity + bindparam("n"),
-        unit_price=bindparam("price"),
-        name=bindparam("title"),
+        quantity=Line.quantity + bindparam("added_quantity"),
+        unit_price=bindparam("catalogue_price"),
+        name=bindparam("catalogue_name"),
     )
 )
-NEW_LINE = insert(Line).values(
-    order_id=bindparam("oid"),
-    sku=bindparam("item"),
-    name=bindparam("title"),
-    quantity=bindparam("n"),
-    unit_price=bindparam("price"),
-)
-REMOVE_LINE = delete(Line).where(Line.order_id == bindparam("oid"), Line.sku == bindparam("item"))
+NEW_LINE = insert(Line)
+REMOVE_LINE = delete(Line).where(*LINE_OF_ORDER)
 MARK_MODIFIED = (
-    update(Order).where(Order.id == bindparam("oid")).values(time_modified=bindparam("now"))
+    update(Order)
+    .where(Order.id == bindparam("target_order"))
+    .values(time_modified=bindparam("now"))
 )
 CLOSE_ORDER = (
     update(Order)
-    .where(Order.id == bindparam("oid"))
+    .where(Order.id == bindparam("target_order"))
     .values(
         is_open=False,
         version=Order.version + 1,
@@ -126,51 +122,42 @@ CLOSE_ORDER = (
 )
 FREEZE_LINE = (
     update(Line)
-    .where(Line.order_id == bindparam("oid"), Line.sku == bindparam("item"))
-    .values(unit_price=bindparam("price"), name=bindparam("title"))
+    .where(*LINE_OF_ORDER)
+    .values(unit_price=bindparam("catalogue_price"), name=bindparam("catalogue_name"))
 )
 
 
-@contextmanager
-def _reading(connection: Connection | None) -> Iterator[Connection]:
-    """The connection in use, or a pooled one: an order and its lines are read
-    on one connection (one checkout, one ping on PostgreSQL)."""
-    if connection is not None:
-        yield connection
-        return
-    with db.engine.connect() as pooled:
-        yield pooled
-
-
-def _with_lines(connection: Connection, orders: list[Row[Any]]) -> list[OrderView]:
-    """The orders, each with its lines (one more query for all of them)."""
-    if not orders:
-        return []
-    lines: dict[int, list[LineView]] = {order.id: [] for order in orders}
-    for line in read(connection, LINES_OF, {"oids": list(lines)}):
-        lines[line.order_id].append(LineView(line.sku, line.name, line.quantity, line.unit_price))
-    return [OrderView(**order._asdict(), lines=lines[order.id]) for order in orders]
+def _orders(rows: list[Any]) -> list[OrderView]:
+    """Orders with their lines, from the rows of ORDERS_WITH_LINES."""
+    orders: dict[int, OrderView] = {}
+    for row in rows:
+        order = orders.get(row.id)
+        if order is None:
+            order = orders[row.id] = OrderView(
+                row.id, row.is_open, row.time_created, row.time_modified, row.time_checked_out, []
+            )
+        if row.sku is not None:
+            order.lines.append(LineView(row.sku, row.name, row.quantity, row.unit_price))
+    return list(orders.values())
 
 
 def orders_of(user_id: int) -> list[OrderView]:
     """The user's orders, oldest first, with their lines."""
-    with _reading(None) as connection:
-        return _with_lines(connection, read(connection, ORDERS_OF, {"uid": user_id}))
+    return _orders(read(db.engine, ORDERS_OF, {"user_id": user_id}))
 
 
 def order_of(user_id: int, order_id: int, connection: Connection | None = None) -> OrderView:
     """One of the user's orders; someone else's is as missing as a made-up one."""
     if 0 < order_id <= MAX_ID:  # else no such id can exist (and the database would refuse it)
-        with _reading(connection) as reading:
-            found = read(reading, ORDER_OF, {"oid": order_id, "uid": user_id})
-            for order in _with_lines(reading, found):
-                return order
+        params = {"order_id": order_id, "user_id": user_id}
+        found = _orders(read(connection or db.engine, ORDER_OF, params))
+        if found:
+            return found[0]
     raise NotFound(f"You have no order {order_id}.")
 
 
 def open_order(user_id: int) -> OrderView | None:
-    with _reading(None) as connection:
-        found = _with_lines(connection, read(connection, OPEN_ORDER_OF, {"uid": user_id}))
+    found = _orders(read(db.engine, OPEN_ORDER_OF, {"user_id": user_id}))
     return found[0] if found else None
 
 
@@ -186,30 +173,63 @@ def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> OrderView:
     The line's quantity grows in the database (quantity = quantity + n), and the
     line takes the catalogue's current price and name.
     """
-    item = {"item": beer.sku, "title": beer.name, "price": beer.price, "n": quantity}
     for _ in range(ATTEMPTS):
         try:
             with writing(db.engine) as connection:
-                now = {"uid": user_id, "now": utcnow()}
-                order_id = connection.execute(TOUCH_OPEN_ORDER, now).scalar()
+                now = utcnow()
+                order_id = connection.execute(
+                    TOUCH_OPEN_ORDER, {"owner": user_id, "now": now}
+                ).scalar()
                 if order_id is None:
-                    order_id = connection.execute(OPEN_AN_ORDER, now).scalar_one()
-                if not connection.execute(GROW_LINE, {**item, "oid": order_id}).rowcount:
-                    connection.execute(NEW_LINE, {**item, "oid": order_id})
+                    order_id = connection.execute(
+                        OPEN_AN_ORDER, _new_order(user_id, now)
+                    ).scalar_one()
+                grown = connection.execute(
+                    GROW_LINE,
+                    {
+                        "target_order": order_id,
+                        "target_sku": beer.sku,
+                        "added_quantity": quantity,
+                        "catalogue_price": beer.price,
+                        "catalogue_name": beer.name,
+                    },
+                )
+                if not grown.rowcount:
+                    connection.execute(NEW_LINE, _new_line(order_id, beer, quantity))
                 return order_of(user_id, order_id, connection)
         except IntegrityError:
             continue  # a concurrent request opened the order or the line first
     raise Conflict("The order changed too often at once; try again.")
 
 
+def _new_order(user_id: int, now: datetime) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "is_open": True,
+        "version": 1,
+        "time_created": now,
+        "time_modified": now,
+    }
+
+
+def _new_line(order_id: int, beer: CatalogueBeer, quantity: int) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "sku": beer.sku,
+        "name": beer.name,
+        "quantity": quantity,
+        "unit_price": beer.price,
+    }
+
+
 def remove_beer(user_id: int, sku: str) -> None:
     """Remove a beer's line from the user's open order, if it is there."""
     with writing(db.engine) as connection:
-        order_id = connection.execute(LOCK_OPEN_ORDER, {"uid": user_id}).scalar()
+        order_id = connection.execute(LOCK_OPEN_ORDER, {"owner": user_id}).scalar()
         if order_id is None:
             return
-        if connection.execute(REMOVE_LINE, {"oid": order_id, "item": sku}).rowcount:
-            connection.execute(MARK_MODIFIED, {"oid": order_id, "now": utcnow()})
+        if connection.execute(REMOVE_LINE, {"target_order": order_id, "target_sku": sku}).rowcount:
+            connection.execute(MARK_MODIFIED, {"target_order": order_id, "now": utcnow()})
 
 
 def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
@@ -233,9 +253,9 @@ def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
                 skus=gone,
             )
         with writing(db.engine) as connection:
-            if connection.execute(LOCK_ORDER, {"oid": order_id}).scalar() is None:
+            if connection.execute(LOCK_ORDER, {"target_order": order_id}).scalar() is None:
                 raise Conflict("Your order was just checked out by another request.")
-            skus = [line.sku for line in read(connection, LINES_OF, {"oids": [order_id]})]
+            skus = [line.sku for line in read(connection, SKUS_OF_ORDER, {"order_id": order_id})]
             if not skus:
                 raise Conflict("Your open order is empty: add beers before checking out.")
             if all(sku in prices for sku in skus):
@@ -246,8 +266,16 @@ def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
 
 def _close(connection: Connection, order_id: int, beers: list[CatalogueBeer]) -> None:
     """Close the (locked, open) order and freeze these beers' prices on its lines."""
-    connection.execute(CLOSE_ORDER, {"oid": order_id, "now": utcnow()})
+    connection.execute(CLOSE_ORDER, {"target_order": order_id, "now": utcnow()})
     connection.execute(
         FREEZE_LINE,
-        [{"oid": order_id, "item": b.sku, "price": b.price, "title": b.name} for b in beers],
+        [
+            {
+                "target_order": order_id,
+                "target_sku": beer.sku,
+                "catalogue_price": beer.price,
+                "catalogue_name": beer.name,
+            }
+            for beer in beers
+        ],
     )

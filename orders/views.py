@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiflask import APIBlueprint
 from flask import Response, current_app
 
 from servicekit.app import no_content
 from servicekit.auth import with_user
 from servicekit.errors import NotFound, ValidationFailed
+from servicekit.output import ServiceBlueprint
 from servicekit.schemas import ErrorDocs, error_responses, problem_doc, unavailable_doc
 from servicekit.upstream import RemoteUser
 
@@ -17,7 +17,7 @@ from . import domain
 from .beers_client import BeersClient
 from .schemas import AddBeerIn, OrderOut, RemoveBeerIn, RemoveBeerQuery
 
-bp = APIBlueprint("orders", __name__, url_prefix="/api/orders", tag="orders")
+bp = ServiceBlueprint("orders", __name__, url_prefix="/api/orders", tag="orders")
 
 AUTH_ERRORS: ErrorDocs = {
     401: "The token is missing, unknown, expired or revoked.",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from apiflask import APIFlask
-from flask import Response, abort, request
+from flask import Flask, Response, abort, request
+from flask.sessions import SessionInterface
 from flask_sqlalchemy import SQLAlchemy
 
 from .config import BaseConfig, load_config
@@ -14,6 +15,7 @@ from .db import database_answers, tune_sqlite
 from .errors import PROBLEM_JSON, register_error_handlers
 from .health import SWAGGER_UI_SETTINGS, health_blueprint
 from .observability import Metrics, configure_logging, current_request_id, install_request_tracking
+from .output import OrjsonProvider
 from .schemas import PROBLEM_SCHEMA
 from .upstream import ServiceClient, Timeouts
 
@@ -33,7 +35,7 @@ def create_service_app(
     test_config: Mapping[str, Any] | None,
 ) -> APIFlask:
     """An APIFlask app with config, database, errors, request ids, metrics, health and docs."""
-    app = APIFlask(
+    app = ServiceApp(
         import_name,
         title=f"beers: {service}",
         version=VERSION,
@@ -47,8 +49,8 @@ def create_service_app(
     app.config["DESCRIPTION"] = description
     app.config["VALIDATION_ERROR_SCHEMA"] = PROBLEM_SCHEMA
     app.config["HTTP_ERROR_SCHEMA"] = PROBLEM_SCHEMA
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
+    app.session_interface = NoSessions()
 
     configure_logging(service, app.config["LOG_LEVEL"])
     register_error_handlers(app)
@@ -65,6 +67,31 @@ def create_service_app(
     app.spec_processor(document_bodies_and_errors)
     app.wsgi_app = CollectionsWithoutSlash(app)  # type: ignore[method-assign]
     return app
+
+
+class ServiceApp(APIFlask):
+    """APIFlask that decides once per function, not on every call, that it is
+    not a coroutine (Flask asks for each hook and view of every request)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
+
+
+class NoSessions(SessionInterface):
+    """No service keeps cookie sessions: Flask's would build a signer per request."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
 
 
 class CollectionsWithoutSlash:
@@ -101,8 +128,9 @@ def engine_options(database_url: str) -> dict[str, Any]:
 def refuse_unknown_body_types() -> None:
     """A body that is neither JSON nor a form would be read as an empty form and
     every field reported missing; say what is wrong instead (415)."""
-    has_body = bool(request.content_length) or "chunked" in request.headers.get(
-        "Transfer-Encoding", ""
+    environ = request.environ
+    has_body = environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "chunked" in environ.get(
+        "HTTP_TRANSFER_ENCODING", ""
     )
     if has_body and not (request.is_json or request.mimetype in FORM_TYPES):
         abort(415)

@@ -12,8 +12,10 @@ from http import HTTPStatus
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import Response, json
+from flask import Response
 from werkzeug.exceptions import HTTPException
+
+from .output import json_response
 
 PROBLEM_JSON = "application/problem+json"
 FieldErrors = dict[str, list[str]]
@@ -100,9 +102,7 @@ def problem_response(
     if errors:
         body["errors"] = errors
     body.update(extra)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
-    response.headers.update(headers or {})
-    return response
+    return json_response(body, status, headers, mimetype=PROBLEM_JSON)
 
 
 def flatten_validation_detail(detail: Mapping[str, Any]) -> FieldErrors:

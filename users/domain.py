@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from servicekit.db import read, utcnow, write_transaction
+from servicekit.db import Query, read, utcnow, write_transaction
 from servicekit.errors import Conflict, Unauthorized
 
 from .models import Token, User, db
@@ -105,14 +105,14 @@ def log_in(username: str, password: str, ttl_seconds: int) -> IssuedToken:
 
 # Every request to orders and every catalogue change asks this: built once,
 # run outside the session.
-USER_OF_LIVE_TOKEN = (
+USER_OF_LIVE_TOKEN = Query(
     select(*User.__table__.columns)
     .join(Token, Token.user_id == User.id)
     .where(Token.digest == bindparam("digest"), Token.expires_at > bindparam("now"))
 )
 
 
-def user_for_token(token: str) -> Row[Any] | None:
+def user_for_token(token: str) -> Any | None:
     """The user a live token belongs to, in one query."""
     found = read(db.engine, USER_OF_LIVE_TOKEN, {"digest": token_digest(token), "now": utcnow()})
     return found[0] if found else None

@@ -5,20 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from apiflask import APIBlueprint
 from flask import Response, current_app
-from sqlalchemy import Row
 
 from servicekit.app import no_content
 from servicekit.auth import bearer_token
 from servicekit.errors import NotFound, Unauthorized
+from servicekit.output import ServiceBlueprint
 from servicekit.schemas import ErrorDocs, error_responses, problem_doc
 
 from . import domain
 from .models import User
 from .schemas import ExistsOut, ExistsQuery, LoginIn, RegisterIn, TokenIn, TokenOut, UserOut
 
-bp = APIBlueprint("users", __name__, url_prefix="/api/users", tag="users")
+bp = ServiceBlueprint("users", __name__, url_prefix="/api/users", tag="users")
 
 TOKEN_ERRORS: ErrorDocs = {401: "The token is missing, unknown, expired or revoked."}
 
@@ -81,7 +80,7 @@ def logout(body: dict[str, str]) -> Response:
 @bp.input(TokenIn, location="json_or_form", arg_name="body")
 @bp.output(UserOut, description="The token's user.")
 @bp.doc(security="BearerAuth", responses=error_responses(TOKEN_ERRORS))
-def check_token(body: dict[str, str]) -> Row[Any]:
+def check_token(body: dict[str, str]) -> Any:
     """Tell who a token belongs to (header, or body field `token`)."""
     return _token_user(_presented_token(body))
 
@@ -89,7 +88,7 @@ def check_token(body: dict[str, str]) -> Row[Any]:
 @bp.get("/me")
 @bp.output(UserOut, description="The caller.")
 @bp.doc(security="BearerAuth", responses=error_responses(TOKEN_ERRORS))
-def me() -> Row[Any]:
+def me() -> Any:
     """The user the token belongs to."""
     token = bearer_token()
     if token is None:
@@ -104,7 +103,7 @@ def _presented_token(body: dict[str, str]) -> str:
     return token
 
 
-def _token_user(token: str) -> Row[Any]:
+def _token_user(token: str) -> Any:
     user = domain.user_for_token(token)
     if user is None:
         raise Unauthorized("The token is unknown, expired or revoked.")

@@ -1,3 +1,4 @@
+import threading
 import time
 
 import pytest
@@ -141,15 +142,23 @@ def test_a_kept_alive_connection_closed_by_the_other_side_is_retried_once(upstre
     client.close()
 
 
-def test_the_pool_is_renewed_so_new_pods_behind_a_service_get_calls(upstream, monkeypatch):
-    import servicekit.upstream
+def test_connections_are_renewed_so_new_pods_behind_a_service_get_calls(upstream):
+    upstream.body = USER
+    client = UsersClient(upstream.url, connection_lifetime=1)
+    client.user_for_token("t0k")
+    time.sleep(1.2)
+    client.user_for_token("t0k")
+    assert len({request.client_port for request in upstream.requests}) == 2
+    client.close()
 
+
+def test_each_thread_has_its_own_connection(upstream):
     upstream.body = USER
     client = users_client(upstream.url)
-    client.user_for_token("t0k")
-    first_pool = client.pool
-    monkeypatch.setattr(servicekit.upstream, "POOL_LIFETIME", 0.0)
-    client.user_for_token("t0k")
-    assert client.pool is not first_pool
-    assert len({request.client_port for request in upstream.requests}) == 2
+    threads = [threading.Thread(target=client.user_for_token, args=("t0k",)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({request.client_port for request in upstream.requests}) == 3
     client.close()
