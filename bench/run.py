@@ -1,9 +1,10 @@
 """Load benchmark: the three services under wrk, against a bare Flask ceiling.
 
-The services (and the bare Flask app) run with production settings on
-temporary SQLite databases, pinned to the first core; wrk runs on the second.
-Every scenario is reported as its share of the bare Flask ceiling measured in
-the same run at the same number of connections.
+The services run with production settings on temporary SQLite databases, and
+a bare Flask app runs under each candidate server, all pinned to the first
+core; wrk runs on the second. The ceiling is the fastest bare Flask server at
+that number of connections in the same run, and every scenario is reported as
+its share of it, with the CPU time the services spent per request.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,12 +30,14 @@ WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 PASSWORD = "bench-password"
 LOGIN_FORM = f"username=bench0&password={PASSWORD}"
 MILLISECONDS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+# An access log line of a failed request: "... GET /path 503 1.2ms".
+ACCESS_FAILURE = re.compile(r"servicekit\.access .* ([45]\d\d) [\d.]+ms$")
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    service: str
+    service: str  # a service, or a bare Flask server (a key of CEILING_SERVERS)
     path: str
     goal: float | None = None  # share of the ceiling to reach
     method: str = "GET"
@@ -42,17 +46,21 @@ class Scenario:
     script: str = "request.lua"
 
 
+SERVICES = ("users", "beers", "orders")
+# Bare Flask under each server worth comparing, with the same worker count.
+CEILING_SERVERS = ("hello (gunicorn sync)", "hello (gunicorn gthread)", "hello (granian)")
+
 SCENARIOS = (
-    Scenario("hello (ceiling)", "hello", "/"),
-    Scenario("beer_get", "beers", "/api/beers/123456", goal=0.60),
-    Scenario("beers_list", "beers", "/api/beers/", goal=0.50),
-    Scenario("token_check", "users", "/api/users/check_token", 0.60, "POST", with_tokens=True),
-    Scenario("order_get", "orders", "/api/orders/current", 0.30, with_tokens=True),
+    *(Scenario(server, server, "/") for server in CEILING_SERVERS),
+    Scenario("beer_get", "beers", "/api/beers/123456", goal=0.50),
+    Scenario("beers_list", "beers", "/api/beers/", goal=0.40),
+    Scenario("token_check", "users", "/api/users/check_token", 0.50, "POST", with_tokens=True),
+    Scenario("order_get", "orders", "/api/orders/current", 0.25, with_tokens=True),
     Scenario(
         "order_add",
         "orders",
         "/api/orders/current",
-        0.20,
+        0.15,
         "PUT",
         "sku=123456&quantity=1",
         with_tokens=True,
@@ -72,6 +80,7 @@ class Result:
     p99_ms: float
     max_ms: float
     errors: int
+    cpu_us: dict[str, float] = field(default_factory=dict)  # per request, by service
     share: float | None = None
 
     @property
@@ -86,9 +95,9 @@ class Settings:
     duration: int = 10
     connections: tuple[int, ...] = (4, 64)
     workers: int = 2
-    threads: int = 4
     warmup: int = 2
-    users: int = 256
+    users: int = 1024  # checkout: a user's add and checkout are this many requests apart
+    only: tuple[str, ...] = ()  # scenarios to run (the ceilings always run); all if empty
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -105,34 +114,104 @@ def pinned(argv: list[str], core: int) -> list[str]:
     return argv
 
 
-@contextmanager
-def running_shop(settings: Settings, folder: Path) -> Iterator[dict[str, str]]:
-    """Users, beers, orders and the bare Flask app, served; yields their URLs."""
-    from tasks import gunicorn_argv, server_env, setup_service, wait_until_ready
+def ceiling_argv(server: str, port: int, workers: int) -> list[str]:
+    """A bare Flask app under one of CEILING_SERVERS."""
+    if server == "hello (granian)":
+        from tasks import server_argv
 
-    ports = {name: free_port() for name in ("users", "beers", "orders", "hello")}
+        return server_argv("bench.hello", "127.0.0.1", port, workers)
+    worker_class = "gthread" if "gthread" in server else "sync"
+    return [
+        *(sys.executable, "-m", "gunicorn", "bench.hello:create_app()"),
+        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
+        *("--worker-class", worker_class, "--threads", "4", "--log-level", "warning"),
+        *("--chdir", str(ROOT), "--no-control-socket"),
+    ]
+
+
+@dataclass
+class Shop:
+    urls: dict[str, str]
+    servers: dict[str, subprocess.Popen[bytes]]
+    folder: Path
+
+    def log_sizes(self) -> dict[str, int]:
+        return {name: (self.folder / f"{name}.log").stat().st_size for name in SERVICES}
+
+    def failures_since(self, sizes: dict[str, int]) -> Counter[str]:
+        """The failed requests the services logged since `sizes` (every failure is
+        logged at the default level), counted by service and status."""
+        failures: Counter[str] = Counter()
+        for name, size in sizes.items():
+            with open(self.folder / f"{name}.log", "rb") as log:
+                log.seek(size)
+                for line in log.read().decode(errors="replace").splitlines():
+                    found = ACCESS_FAILURE.search(line)
+                    if found:
+                        failures[f"{name} {found.group(1)}"] += 1
+        return failures
+
+    def services_cpu_seconds(self) -> dict[str, float]:
+        """CPU time spent so far by each service's processes, workers included."""
+        return {name: tree_cpu_seconds(self.servers[name].pid) for name in SERVICES}
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and all its descendants, live ones."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    ticks, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:
+            ticks += int(stats[current][11]) + int(stats[current][12])
+        todo.extend(children.get(current, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def running_shop(settings: Settings, folder: Path) -> Iterator[Shop]:
+    """Users, beers, orders and the bare Flask servers, served; yields where they are."""
+    from tasks import server_argv, server_env, setup_service, wait_until_ready
+
+    names = (*SERVICES, *CEILING_SERVERS)
+    ports = {name: free_port() for name in names}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    databases = {svc: f"sqlite:///{folder / svc}.db" for svc in ("users", "beers", "orders")}
+    databases = {svc: f"sqlite:///{folder / svc}.db" for svc in SERVICES}
     for service, url in databases.items():
         setup_service(service, database_url=url, seed="yes")
-    servers = []
+    servers: dict[str, subprocess.Popen[bytes]] = {}
+    logs = []
     try:
         for name, port in ports.items():
-            app = "bench.hello" if name == "hello" else name
-            argv = gunicorn_argv(app, "127.0.0.1", port, settings.workers, settings.threads)
-            env = server_env(name, databases.get(name))
+            if name in SERVICES:
+                argv = server_argv(name, "127.0.0.1", port, settings.workers)
+            else:
+                argv = ceiling_argv(name, port, settings.workers)
+            env = server_env(databases.get(name))
             env.update(USERS_URL=urls["users"], BEERS_URL=urls["beers"])
             env.update(settings.extra)
             log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the server
-            servers.append((subprocess.Popen(pinned(argv, 0), env=env, stderr=log), log))
+            logs.append(log)
+            servers[name] = subprocess.Popen(pinned(argv, 0), env=env, stderr=log, cwd=ROOT)
         for name, url in urls.items():
-            wait_until_ready(url + ("/" if name == "hello" else "/ready"))
-        yield urls
+            wait_until_ready(url + ("/ready" if name in SERVICES else "/"))
+        yield Shop(urls, servers, folder)
     finally:
-        for server, _ in servers:
+        for server in servers.values():
             server.terminate()
-        for server, log in servers:
+        for server in servers.values():
             server.wait(timeout=20)
+        for log in logs:
             log.close()
 
 
@@ -173,32 +252,25 @@ def make_users(folder: Path, count: int) -> list[str]:
 
 def run_wrk(
     scenario: Scenario, url: str, connections: int, seconds: int, tokens: list[str]
-) -> Result:
+) -> tuple[Result, int]:
     env = dict(os.environ, METHOD=scenario.method, TOKENS=",".join(tokens))
     if scenario.body:
         env["BODY"] = scenario.body
     argv = [
-        "wrk",
-        "--threads",
-        "1",
-        "--connections",
-        str(connections),
-        "--duration",
-        f"{seconds}s",
-        "--timeout",
-        "5s",
-        "--latency",
-        "--script",
-        str(WRK_SCRIPTS / scenario.script),
-        url + scenario.path,
+        *("wrk", "--threads", "1", "--connections", str(connections)),
+        *("--duration", f"{seconds}s", "--timeout", "5s", "--latency"),
+        *("--script", str(WRK_SCRIPTS / scenario.script), url + scenario.path),
     ]
     output = subprocess.run(
         pinned(argv, 1), env=env, capture_output=True, text=True, check=True
     ).stdout
-    return parse_wrk(scenario, connections, output)
+    result, count = parse_wrk(scenario, connections, output)
+    return result, count
 
 
-def parse_wrk(scenario: Scenario, connections: int, output: str) -> Result:
+def parse_wrk(scenario: Scenario, connections: int, output: str) -> tuple[Result, int]:
+    """The result of a wrk run, and how many requests it made."""
+
     def latency(label: str) -> float:
         match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\b", output, re.MULTILINE)
         if not match:
@@ -207,6 +279,7 @@ def parse_wrk(scenario: Scenario, connections: int, output: str) -> Result:
         return value * MILLISECONDS[unit]
 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"^\s*(\d+) requests in", output, re.MULTILINE)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
@@ -226,50 +299,71 @@ def parse_wrk(scenario: Scenario, connections: int, output: str) -> Result:
         latency("99%"),
         max_ms,
         errors,
-    )
+    ), int(count.group(1)) if count else 0
 
 
 def run(settings: Settings) -> list[Result]:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="beers-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
         folder = Path(tmp)
-        with running_shop(settings, folder) as urls:
+        with running_shop(settings, folder) as shop:
             tokens = make_users(folder, settings.users)
             for connections in settings.connections:
-                ceiling = None
-                for scenario in SCENARIOS:
-                    url = urls[scenario.service]
-                    used = tokens if scenario.with_tokens else []
-                    if settings.warmup:
-                        run_wrk(scenario, url, connections, settings.warmup, used)
-                    result = run_wrk(scenario, url, connections, settings.duration, used)
-                    if scenario.service == "hello":
-                        ceiling = result.requests_per_second
-                    elif ceiling:
-                        result.share = result.requests_per_second / ceiling
-                    results.append(result)
-                    print(row(result), flush=True)
-                    if scenario.name == "login":  # let users finish the hashing wrk left behind
-                        time.sleep(connections * 0.3)
+                results.extend(run_at(shop, settings, connections, tokens))
+    return results
+
+
+def run_at(shop: Shop, settings: Settings, connections: int, tokens: list[str]) -> list[Result]:
+    """Every scenario at one number of connections, as shares of the ceiling."""
+    results: list[Result] = []
+    ceiling = 0.0
+    for scenario in SCENARIOS:
+        if settings.only and scenario.service in SERVICES and scenario.name not in settings.only:
+            continue
+        url = shop.urls[scenario.service]
+        used = tokens if scenario.with_tokens else []
+        if settings.warmup:
+            run_wrk(scenario, url, connections, settings.warmup, used)
+        cpu_before, logged_before = shop.services_cpu_seconds(), shop.log_sizes()
+        result, count = run_wrk(scenario, url, connections, settings.duration, used)
+        failures = shop.failures_since(logged_before)
+        if scenario.service in SERVICES and count:
+            cpu_after = shop.services_cpu_seconds()
+            for name in SERVICES:
+                spent = (cpu_after[name] - cpu_before[name]) / count * 1e6
+                if spent >= 5:  # a service the scenario touches, not idle noise
+                    result.cpu_us[name] = spent
+        if scenario.service in CEILING_SERVERS:
+            ceiling = max(ceiling, result.requests_per_second)
+        else:
+            result.share = result.requests_per_second / ceiling
+        results.append(result)
+        print(row(result), flush=True)
+        if failures:
+            print(f"<!-- {scenario.name}: {dict(failures)} -->", flush=True)
+        if scenario.name == "login":  # let users finish the hashing wrk left behind
+            time.sleep(connections * 0.3)
     return results
 
 
 HEADER = (
     "| scenario | connections | req/s | p50 ms | p99 ms | max ms | errors "
-    "| share of ceiling | goal | met |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "| CPU µs/req | by service | share of ceiling | goal | met |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
 )
 
 
 def row(result: Result) -> str:
-    share = f"{result.share:.2f}" if result.share is not None else "1.00"
+    share = f"{result.share:.2f}" if result.share is not None else ""
     goal = f"≥ {result.scenario.goal:.2f}" if result.scenario.goal else ""
+    cpu = f"{sum(result.cpu_us.values()):.0f}" if result.cpu_us else ""
+    by_service = " · ".join(f"{name} {spent:.0f}" for name, spent in result.cpu_us.items())
     return (
         f"| {result.scenario.name} | {result.connections} | {result.requests_per_second:.0f} "
         f"| {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.max_ms:.1f} | {result.errors} "
-        f"| {share} | {goal} | {result.met} |"
+        f"| {cpu} | {by_service} | {share} | {goal} | {result.met} |"
     )
 
 
@@ -285,8 +379,9 @@ def machine_description(settings: Settings) -> str:
     return (
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
         f"- machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}\n"
-        f"- servers: gunicorn gthread, {settings.workers} workers x {settings.threads} threads "
-        "per service, all on core 0; SQLite (WAL) on a temporary folder\n"
+        f"- servers: granian (servicekit.serving), {settings.workers} workers per service; "
+        f"the ceilings likewise {settings.workers} workers; all on core 0; SQLite (WAL) "
+        "on a temporary folder\n"
         f"- load: wrk, 1 thread, on core 1; {settings.duration} s per run after a "
         f"{settings.warmup} s warm-up; {settings.users} users, tokens round-robin"
     )
