@@ -13,7 +13,7 @@ from flask_sqlalchemy import SQLAlchemy
 from .config import BaseConfig, load_config
 from .db import database_answers, tune_sqlite
 from .errors import PROBLEM_JSON, register_error_handlers
-from .health import SWAGGER_UI_SETTINGS, health_blueprint
+from .health import SPEC_PATH, health_blueprint
 from .observability import Metrics, configure_logging, current_request_id, install_request_tracking
 from .output import OrjsonProvider
 from .schemas import PROBLEM_SCHEMA
@@ -37,15 +37,16 @@ def create_service_app(
     """An APIFlask app with config, database, errors, request ids, metrics, health and docs."""
     app = ServiceApp(
         import_name,
-        title=f"beers: {service}",
+        title=f"shop: {service}",
         version=VERSION,
-        spec_path="/api/openapi.json",
-        docs_path="/api/docs",
+        spec_path=SPEC_PATH,
+        docs_path=None,  # our own page (servicekit.health): nothing inline, for its CSP
     )
     # `/api/beers` and `/api/beers/` are one resource: no redirect for any method.
     app.url_map.strict_slashes = False
+    # `//api/beers/1` names nothing: a 404 where it is, not a redirect.
+    app.url_map.merge_slashes = False
     load_config(app, config, f"{service}.db", test_config)
-    app.config.update(SWAGGER_UI_SETTINGS)
     app.config["DESCRIPTION"] = description
     app.config["VALIDATION_ERROR_SCHEMA"] = PROBLEM_SCHEMA
     app.config["HTTP_ERROR_SCHEMA"] = PROBLEM_SCHEMA
@@ -56,7 +57,7 @@ def create_service_app(
     register_error_handlers(app)
     metrics = Metrics()
     app.extensions["metrics"] = metrics
-    install_request_tracking(app, metrics)
+    install_request_tracking(app, metrics, service)
     app.before_request(refuse_unknown_body_types)
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])

@@ -1,4 +1,4 @@
-"""Liveness, readiness and the Swagger UI assets every service serves."""
+"""Liveness, readiness and the API documentation page every service serves."""
 
 from __future__ import annotations
 
@@ -6,17 +6,39 @@ from collections.abc import Callable
 from importlib.resources import files
 
 from apiflask import APIBlueprint
-from flask import Response, send_from_directory
+from flask import Response, current_app, send_from_directory
+from markupsafe import escape
 
 from .errors import problem_response
 
-DOCS_ASSETS = "/api/docs/assets"
-SWAGGER_UI_SETTINGS = {
-    "SWAGGER_UI_CSS": f"{DOCS_ASSETS}/swagger-ui.css",
-    "SWAGGER_UI_BUNDLE_JS": f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-    "SWAGGER_UI_STANDALONE_PRESET_JS": f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
-    "DOCS_FAVICON": f"{DOCS_ASSETS}/favicon-32x32.png",
-}
+DOCS_PATH = "/api/docs"
+DOCS_ASSETS = f"{DOCS_PATH}/assets"
+SPEC_PATH = "/api/openapi.json"
+# Swagger UI from files served here, started by a script file too, so that the
+# page's Content-Security-Policy allows nothing inline (see observability).
+DOCS_PAGE = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{{title}}</title>
+  <link rel="icon" type="image/png" href="{DOCS_ASSETS}/favicon-32x32.png">
+  <link rel="stylesheet" href="{DOCS_ASSETS}/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui" data-openapi="{SPEC_PATH}"></div>
+  <script src="{DOCS_ASSETS}/swagger-ui-bundle.js"></script>
+  <script src="{DOCS_PATH}/start.js"></script>
+</body>
+</html>
+"""
+DOCS_START = """const root = document.getElementById("swagger-ui");
+window.ui = SwaggerUIBundle({
+  url: root.dataset.openapi,
+  domNode: root,
+  deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis],
+});
+"""
 
 
 def health_blueprint(database_answers: Callable[[], bool]) -> APIBlueprint:
@@ -36,6 +58,17 @@ def health_blueprint(database_answers: Callable[[], bool]) -> APIBlueprint:
         if database_answers():
             return {"status": "ok"}
         return problem_response(503, "The database does not answer.", headers={"Retry-After": "1"})
+
+    @bp.get(DOCS_PATH)
+    @bp.get(f"{DOCS_PATH}/")
+    def docs() -> Response:
+        """Swagger UI for this service's OpenAPI document."""
+        title = escape(f"{current_app.title}: API documentation")  # type: ignore[attr-defined]
+        return Response(DOCS_PAGE.replace("{title}", title), mimetype="text/html")
+
+    @bp.get(f"{DOCS_PATH}/start.js")
+    def docs_start() -> Response:
+        return Response(DOCS_START, mimetype="text/javascript")
 
     @bp.get(f"{DOCS_ASSETS}/<path:filename>")
     def docs_asset(filename: str) -> Response:

@@ -21,6 +21,14 @@ from prometheus_client import (
 )
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# The methods /metrics counts by name; any other is counted as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+POLICY = "default-src 'none'; frame-ancestors 'none'"
+# Swagger UI sets style attributes as it renders, hence the inline styles.
+DOCS_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
 # Where a request's id and start time are kept: in its WSGI environ.
 REQUEST_ID_KEY = "servicekit.request_id"
 STARTED_KEY = "servicekit.started"
@@ -151,8 +159,9 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
-def install_request_tracking(app: APIFlask, metrics: Metrics) -> None:
-    """Give each request an id, echo it, log the request and count it.
+def install_request_tracking(app: APIFlask, metrics: Metrics, service: str) -> None:
+    """Give each request an id, echo it, log the request and count it, and give
+    every answer the headers every answer has.
 
     The hooks run on every request: each reads the request object once (every
     access through Flask's `request` proxy is a context lookup).
@@ -172,22 +181,27 @@ def install_request_tracking(app: APIFlask, metrics: Metrics) -> None:
         environ = served.environ
         request_id = environ.get(REQUEST_ID_KEY) or new_request_id()
         elapsed = time.perf_counter() - environ.get(STARTED_KEY, time.perf_counter())
-        endpoint = served.url_rule.rule if served.url_rule else "unmatched"
+        rule = served.url_rule
         status = response.status_code
-        metrics.observe_request(served.method, endpoint, str(status), elapsed)
+        method = served.method if served.method in METHODS else "other"
+        metrics.observe_request(method, rule.rule if rule else "unmatched", str(status), elapsed)
         # Every request at DEBUG; at INFO (the default) those that failed.
         level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
         if access_log.isEnabledFor(level):
             access_log.log(
                 level,
                 "%s %s %s %.1fms",
-                served.method,
-                _printable(served.full_path.rstrip("?")),
+                _printable(served.method),
+                _printable(served.path),  # never the query: it may hold a token
                 status,
                 elapsed * 1000,
             )
         headers = response.headers
         headers[REQUEST_ID_HEADER] = request_id
+        headers["Server"] = service  # the service, never the server software
+        headers["X-Content-Type-Options"] = "nosniff"
+        is_docs_page = rule is not None and rule.endpoint == "health.docs"
+        headers["Content-Security-Policy"] = DOCS_PAGE_POLICY if is_docs_page else POLICY
         if status == 204 or served.method == "OPTIONS":
             headers.pop("Content-Type", None)  # no body, so no type
         return response

@@ -168,3 +168,64 @@ def test_latency_is_measured_by_endpoint_and_status(client):
     client.get("/api/beers/nope")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'endpoint="/api/beers/<sku>",le="0.005",method="GET",status="404"' in text
+
+
+# nothing about the server, no redirects, the security headers
+
+
+@pytest.mark.parametrize("path", ["/api/beers/", "/no/such/thing", "/health", "/api/openapi.json"])
+def test_every_answer_names_the_service_and_forbids_sniffing_and_framing(client, path):
+    response = client.get(path)
+
+    assert response.headers["Server"] == "beers"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert (
+        response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/docs", "/api/docs/"])
+def test_the_docs_page_allows_its_own_scripts_styles_and_fetches_only(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    assert "connect-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "<script>" not in response.get_data(as_text=True)  # nothing inline to allow
+
+
+def test_the_docs_page_starts_swagger_ui_from_a_script_file(client):
+    page = client.get("/api/docs").get_data(as_text=True)
+    start = client.get("/api/docs/start.js")
+
+    assert '<script src="/api/docs/start.js"></script>' in page
+    assert start.status_code == 200 and start.mimetype == "text/javascript"
+    assert "SwaggerUIBundle" in start.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["//api/beers/", "/api//beers/", "//api/beers/123456"])
+def test_a_path_with_a_double_slash_is_answered_where_it_is(client, path):
+    response = client.get(path, headers={"Host": "evil.example"})
+
+    assert_problem(response, 404)
+    assert "Location" not in response.headers
+
+
+def test_the_access_log_never_shows_the_query(client, caplog):
+    caplog.set_level("DEBUG", logger="servicekit.access")
+
+    client.get("/api/beers/?token=secret-token&limit=abc")
+
+    assert "/api/beers/" in caplog.text
+    assert "secret-token" not in caplog.text
+
+
+def test_made_up_methods_cannot_grow_the_metrics(client):
+    for number in range(50):
+        client.open("/api/beers/", method=f"BREW{number}")
+    metrics = client.get("/metrics").get_data(as_text=True)
+
+    assert "BREW" not in metrics
+    assert 'method="other"' in metrics
