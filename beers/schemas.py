@@ -7,7 +7,7 @@ from typing import Any
 from flask import has_request_context, request
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from servicekit.schemas import BaseSchema, Money, Sku, UtcTime, price_field
+from servicekit.schemas import BaseSchema, Money, Sku, UtcTime, WholeNumber, price_field
 
 MAX_PAGE = 1000
 MAX_OFFSET = 2**31 - 1  # what every database takes as a plain integer
@@ -66,8 +66,8 @@ class BeerOut(BaseSchema):
 
 
 class BeerListQuery(BaseSchema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
+    limit = WholeNumber(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+    offset = WholeNumber(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
     sku = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         load_default=list,

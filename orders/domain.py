@@ -25,6 +25,7 @@ from .models import Line, Order, db
 # a second line for one SKU); the loser starts over and sees the winner's row.
 ATTEMPTS = 5
 MAX_ID = 2**31 - 1
+MAX_LINE_QUANTITY = 100_000  # of one beer in one order
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ OPEN_AN_ORDER = insert(Order).returning(Order.id)
 LINE_OF_ORDER = (Line.order_id == bindparam("target_order"), Line.sku == bindparam("target_sku"))
 GROW_LINE = (
     update(Line)
-    .where(*LINE_OF_ORDER)
+    .where(*LINE_OF_ORDER, Line.quantity + bindparam("added_quantity") <= MAX_LINE_QUANTITY)
     .values(
         quantity=Line.quantity + bindparam("added_quantity"),
         unit_price=bindparam("catalogue_price"),
@@ -104,6 +105,7 @@ GROW_LINE = (
     )
 )
 NEW_LINE = insert(Line)
+LINE_EXISTS = Query(select(Line.id).where(*LINE_OF_ORDER))
 REMOVE_LINE = delete(Line).where(*LINE_OF_ORDER)
 MARK_MODIFIED = (
     update(Order)
@@ -171,7 +173,8 @@ def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> OrderView:
     """Add so many of a beer to the user's open order, opening one if needed.
 
     The line's quantity grows in the database (quantity = quantity + n), and the
-    line takes the catalogue's current price and name.
+    line takes the catalogue's current price and name; a line never holds more
+    than MAX_LINE_QUANTITY (409, and nothing changes).
     """
     for _ in range(ATTEMPTS):
         try:
@@ -195,6 +198,12 @@ def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> OrderView:
                     },
                 )
                 if not grown.rowcount:
+                    line = {"target_order": order_id, "target_sku": beer.sku}
+                    if read(connection, LINE_EXISTS, line):  # so it is full
+                        raise Conflict(
+                            f"An order holds at most {MAX_LINE_QUANTITY} of a beer.",
+                            errors={"quantity": [f"The line would pass {MAX_LINE_QUANTITY}."]},
+                        )
                     connection.execute(NEW_LINE, _new_line(order_id, beer, quantity))
                 return order_of(user_id, order_id, connection)
         except IntegrityError:

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import fields, validate
 
-from servicekit.schemas import BaseSchema, Money, Sku, UtcTime
-
-
-class WholeNumber(fields.Integer):
-    """An integer: a JSON integer or a form's digits; 2.5 is refused, not truncated."""
-
-    def _validated(self, value: Any) -> int:
-        if isinstance(value, float) and not value.is_integer():
-            raise self.make_error("invalid")
-        return super()._validated(value)
+from servicekit.schemas import BaseSchema, Money, Sku, UtcTime, WholeNumber
 
 
 class AddBeerIn(BaseSchema):

@@ -62,7 +62,8 @@ def current_order(user: RemoteUser) -> domain.OrderView:
         {
             **CATALOGUE_ERRORS,
             404: "The SKU is not in the catalogue.",
-            409: "The order changed too often at once (very rare); try again.",
+            409: "The line would hold more than 100000 of the beer (the order is unchanged), "
+            "or the order changed too often at once (very rare; try again).",
         }
     ),
 )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from apiflask import APIFlask
-from flask import Flask, Response, abort, request
+from flask import Flask, Response
 from flask.sessions import SessionInterface
 from flask_sqlalchemy import SQLAlchemy
 
@@ -14,13 +14,13 @@ from .config import BaseConfig, load_config
 from .db import database_answers, tune_sqlite
 from .errors import PROBLEM_JSON, register_error_handlers
 from .health import SPEC_PATH, health_blueprint
+from .intake import FORM_TYPES, read_request_first
 from .observability import Metrics, configure_logging, current_request_id, install_request_tracking
 from .output import OrjsonProvider
 from .schemas import PROBLEM_SCHEMA
 from .upstream import ServiceClient, Timeouts
 
 VERSION = "1.0.0"
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 Client = TypeVar("Client", bound=ServiceClient)
 
@@ -58,7 +58,7 @@ def create_service_app(
     metrics = Metrics()
     app.extensions["metrics"] = metrics
     install_request_tracking(app, metrics, service)
-    app.before_request(refuse_unknown_body_types)
+    app.before_request(read_request_first)
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     db.init_app(app)
@@ -124,17 +124,6 @@ def engine_options(database_url: str) -> dict[str, Any]:
         options["connect_args"] = {"connect_timeout": 3}
         options["pool_pre_ping"] = True
     return options
-
-
-def refuse_unknown_body_types() -> None:
-    """A body that is neither JSON nor a form would be read as an empty form and
-    every field reported missing; say what is wrong instead (415)."""
-    environ = request.environ
-    has_body = environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "chunked" in environ.get(
-        "HTTP_TRANSFER_ENCODING", ""
-    )
-    if has_body and not (request.is_json or request.mimetype in FORM_TYPES):
-        abort(415)
 
 
 def no_content() -> Response:

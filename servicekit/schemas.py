@@ -9,11 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from apiflask import Schema
-from marshmallow import EXCLUDE, fields, validate
+from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate
 
 from .db import CENT
 
 SKU_PATTERN = r"^(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,64}\Z"  # \Z: no sneaky final newline
+ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,100}")
+ASCII_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+MAX_DIGITS = 15  # more whole digits than any amount of money here
 MAX_PRICE = Decimal("999999.99")
 
 # The shape of an error in the OpenAPI document (RFC 9457 problem details).
@@ -60,10 +63,47 @@ def unavailable_doc(*services: str) -> dict[str, Any]:
 
 
 class BaseSchema(Schema):
-    """Fields a schema does not declare are ignored, as forms often carry extras."""
+    """Fields a schema does not declare are ignored, as forms often carry extras.
+    A NUL character is refused in any field: no database stores it alike."""
 
     class Meta:
         unknown = EXCLUDE
+
+    @pre_load
+    def refuse_nul_characters(self, data: Any, **kwargs: Any) -> Any:
+        if not hasattr(data, "keys"):
+            return data
+        with_nul = [name for name in self.load_fields if _has_nul(_raw_value(data, name))]
+        if with_nul:
+            raise ValidationError({name: ["Must not contain NUL characters."] for name in with_nul})
+        return data
+
+
+def _raw_value(data: Any, name: str) -> Any:
+    getlist = getattr(data, "getlist", None)
+    return getlist(name) if getlist else data.get(name)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class WholeNumber(fields.Integer):
+    """An integer: a JSON integer, or ASCII digits in a form or query ("٣" and
+    "３" are not numbers here); 2.5 and true are refused, not truncated."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        if isinstance(value, str) and not ASCII_INTEGER.fullmatch(value.strip()):
+            raise self.make_error("invalid")
+        return super()._validated(value)
 
 
 class Sku(fields.String):
@@ -91,6 +131,7 @@ class Money(fields.Field[Decimal]):
     default_error_messages = {
         "invalid": "Not a valid amount of money.",
         "places": "At most two decimal places.",
+        "too_large": "Far too large an amount.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -112,10 +153,13 @@ class Money(fields.Field[Decimal]):
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.make_error("invalid")
         text = str(value).strip()
-        if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", text):
+        if not ASCII_DECIMAL.fullmatch(text):
             raise self.make_error("invalid")
-        if len(text.partition(".")[2]) > 2:  # "1.190" too: more than two decimals
+        whole, _, decimals = text.lstrip("+-").partition(".")
+        if len(decimals) > 2:  # "1.190" too: more than two decimals
             raise self.make_error("places")
+        if len(whole.lstrip("0")) > MAX_DIGITS:
+            raise self.make_error("too_large")
         return Decimal(text).quantize(CENT)
 
 

@@ -1,0 +1,135 @@
+"""What a request brings is read before anything else is looked at, the token
+included: a path, query or body that cannot be read is the client's fault, a
+4xx problem, never a 500 further in.
+
+- path and query: UTF-8 once percent-decoded; a NUL in the path names nothing;
+- body: JSON or a form (else 415), at most MAX_CONTENT_LENGTH (else 413, after
+  reading and discarding up to DRAIN_BYTES, so that the client is not reset
+  before it reads the answer), JSON nested at most MAX_JSON_DEPTH deep, forms
+  in UTF-8.
+
+Field values (NUL characters, numbers in ASCII digits) are the schemas' part
+(servicekit.schemas).
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import orjson
+from flask import abort, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .errors import NotFound, ValidationFailed
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_JSON_DEPTH = 32
+DRAIN_BYTES = 2 * 1024 * 1024
+UNREADABLE = "The request body could not be read: send valid JSON or a form."
+
+
+class UnreadableBody(ValidationFailed):
+    def __init__(self, reason: str) -> None:
+        super().__init__({"body": [reason]}, detail=UNREADABLE)
+
+
+def read_request_first() -> None:
+    """A before-request hook: the path, the query and the body, readable or refused."""
+    environ = request.environ
+    _check_path(environ.get("PATH_INFO", ""))
+    query = environ.get("QUERY_STRING", "")
+    if query and not _is_utf8(unquote_to_bytes(query)):
+        raise ValidationFailed({"query": ["Not UTF-8 once percent-decoded."]})
+    if _has_body(environ):
+        _check_body()
+
+
+def _check_path(path: str) -> None:
+    # WSGI gives the path's bytes as latin-1 characters.
+    if not _is_utf8(path.encode("latin-1", "replace")):
+        raise ValidationFailed({"path": ["Not UTF-8 once percent-decoded."]})
+    if "\x00" in path:
+        raise NotFound("No such resource.")
+
+
+def _has_body(environ: dict[str, Any]) -> bool:
+    declared = environ.get("CONTENT_LENGTH", "")
+    return declared not in ("", "0") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "")
+
+
+def _check_body() -> None:
+    is_json = request.is_json
+    if not (is_json or request.mimetype in FORM_TYPES):
+        abort(415)
+    if not request.environ.get("CONTENT_LENGTH"):
+        _take_chunked_body(request.environ)
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        _drain()
+        raise
+    if is_json:
+        _check_json(raw)
+    elif not _is_utf8(unquote_to_bytes(raw) if request.mimetype == FORM_TYPES[0] else raw):
+        raise UnreadableBody("The form is not UTF-8.")
+
+
+def _take_chunked_body(environ: dict[str, Any]) -> None:
+    """Read a body sent without a length (chunked) here, to know whether it is too
+    large: Werkzeug would cut it at the limit without a word."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    body = environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        _drain()
+        raise RequestEntityTooLarge()
+    environ["wsgi.input"] = BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+
+
+def _check_json(raw: bytes) -> None:
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise UnreadableBody(f"Not JSON: {error.msg}.") from error
+    if _depth(document) > MAX_JSON_DEPTH:
+        raise UnreadableBody(f"Nested more than {MAX_JSON_DEPTH} levels deep.")
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in a parsed JSON document (a scalar is 0),
+    counted level by level and no further than one past the limit."""
+    depth, level = 0, [value]
+    while True:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers or depth > MAX_JSON_DEPTH:
+            return depth
+        depth += 1
+        level = [
+            child
+            for item in containers
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+
+
+def _drain() -> None:
+    """Read and discard what is left of a body too large to take, up to DRAIN_BYTES."""
+    stream = request.environ.get("wsgi.input")
+    left = DRAIN_BYTES
+    try:
+        while stream is not None and left > 0:
+            chunk = stream.read(min(65536, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+    except OSError:
+        pass  # the client went away: nothing more to drain
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
