@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -11,8 +12,8 @@ from flask.sessions import SessionInterface
 from flask_sqlalchemy import SQLAlchemy
 
 from .config import BaseConfig, load_config
-from .db import database_answers, tune_sqlite
-from .errors import PROBLEM_JSON, register_error_handlers
+from .db import database_answers, tune_sqlite, unavailability_errors
+from .errors import PROBLEM_JSON, DatabaseUnavailable, register_error_handlers, render_problem
 from .health import SPEC_PATH, health_blueprint
 from .intake import FORM_TYPES, read_request_first
 from .observability import Metrics, configure_logging, current_request_id, install_request_tracking
@@ -21,6 +22,7 @@ from .schemas import PROBLEM_SCHEMA
 from .upstream import ServiceClient, Timeouts
 
 VERSION = "1.0.0"
+log = logging.getLogger(__name__)
 
 Client = TypeVar("Client", bound=ServiceClient)
 
@@ -64,6 +66,7 @@ def create_service_app(
     db.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
+        answer_503_while_the_database_is_down(app, service, unavailability_errors(db.engine))
     app.register_blueprint(health_blueprint(lambda: database_answers(db.engine)))
     app.spec_processor(document_bodies_and_errors)
     app.wsgi_app = CollectionsWithoutSlash(app)  # type: ignore[method-assign]
@@ -114,6 +117,21 @@ class CollectionsWithoutSlash:
         if environ.get("PATH_INFO") in self._collections:
             environ["PATH_INFO"] += "/"
         return self.wsgi_app(environ, start_response)
+
+
+def answer_503_while_the_database_is_down(
+    app: APIFlask, service: str, errors: tuple[type[Exception], ...]
+) -> None:
+    """503 with Retry-After, one log line and no traceback per failed request;
+    the pool makes new connections once the database is back."""
+
+    def unavailable(error: Exception) -> Response:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        log.warning("the %s database is unavailable: %s", service, reason)
+        return render_problem(DatabaseUnavailable(service))
+
+    for error in errors:
+        app.register_error_handler(error, unavailable)
 
 
 def engine_options(database_url: str) -> dict[str, Any]:

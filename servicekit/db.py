@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, DateTime, Engine, Select, event, text
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, Select, event, exc, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.sql.expression import Executable
@@ -208,6 +208,9 @@ def read(
         pooled = source.raw_connection()
         try:
             return compiled.run(pooled.dbapi_connection, params)
+        except source.dialect.loaded_dbapi.Error:
+            pooled.invalidate()  # it may be broken: it must not go back to the pool
+            raise
         finally:
             pooled.close()
     if isinstance(source, Connection):
@@ -224,6 +227,19 @@ def writing(engine: Engine) -> Iterator[Connection]:
         connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
         with connection.begin():
             yield connection
+
+
+def unavailability_errors(engine: Engine) -> tuple[type[Exception], ...]:
+    """What the database raises when it cannot be reached or used right now:
+    SQLAlchemy's errors, and the driver's own (compiled reads raise those)."""
+    driver = engine.dialect.loaded_dbapi
+    return (
+        exc.OperationalError,
+        exc.InterfaceError,
+        exc.TimeoutError,
+        driver.OperationalError,
+        driver.InterfaceError,
+    )
 
 
 def database_answers(engine: Engine) -> bool:

@@ -84,6 +84,19 @@ class ServiceUnavailable(Problem):
         self.service = service
 
 
+class DatabaseUnavailable(Problem):
+    """The service's own database cannot be reached or used right now."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+    def __init__(self, service: str) -> None:
+        super().__init__(
+            f"The {service} database is unavailable; try again later.",
+            service=f"{service}-database",
+            headers={"Retry-After": "1"},
+        )
+
+
 def problem_response(
     status: int,
     detail: str,

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 SERVER_SETTINGS = {
@@ -51,54 +51,66 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PostgresServer:
+    """A server in a folder of its own, on a free loopback port; it can be
+    stopped and started again (to test what a service does meanwhile)."""
+
+    def __init__(self) -> None:
+        self.binaries = postgres_bin()
+        self.folder = Path(tempfile.mkdtemp(prefix="shop-postgres-"))
+        self.data = self.folder / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.port = _free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
+        self.run = _runner(self.folder)
+
+    def create(self, databases: tuple[str, ...]) -> None:
+        self.run(
+            [str(self.binaries / "initdb"), "-D", str(self.data), "-U", "postgres"]
+            + ["--auth=trust"]
+        )
+        self.start()
+        for name in databases:
+            self.run(
+                [str(self.binaries / "createdb"), "-h", "127.0.0.1", "-p", str(self.port)]
+                + ["-U", "postgres", name]
+            )
+
+    def start(self) -> None:
+        options = " ".join(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())
+        options += f" -p {self.port} -k {self.folder}"
+        log = str(self.folder / "server.log")
+        self.run(
+            [str(self.binaries / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", options]
+            + ["-w", "start"]
+        )
+
+    def stop(self) -> None:
+        self.run([str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+
+@contextmanager
+def postgres_server(databases: tuple[str, ...] = ()) -> Iterator[PostgresServer]:
+    """A fresh server with `databases`; stopped and deleted after."""
+    server = PostgresServer()
+    try:
+        server.create(databases)
+        try:
+            yield server
+        finally:
+            with suppress(SystemExit):  # already stopped
+                server.stop()
+    finally:
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
 @contextmanager
 def throwaway_postgres(databases: tuple[str, ...] = ()) -> Iterator[str]:
     """Start a fresh server, create `databases`; yield its URL without a database
     name (`postgresql://postgres@127.0.0.1:PORT`); stop it and delete it after."""
-    binaries = postgres_bin()
-    folder = Path(tempfile.mkdtemp(prefix="beers-postgres-"))
-    data = folder / "data"
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    port = _free_port()
-    run = _runner(folder)
-    try:
-        run([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"])
-        options = " ".join(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())
-        options += f" -p {port} -k {folder}"
-        server_log = str(folder / "server.log")
-        run(
-            [
-                str(binaries / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                server_log,
-                "-o",
-                options,
-                "-w",
-                "start",
-            ]
-        )
-        try:
-            for name in databases:
-                run(
-                    [
-                        str(binaries / "createdb"),
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        str(port),
-                        "-U",
-                        "postgres",
-                        name,
-                    ]
-                )
-            yield f"postgresql://postgres@127.0.0.1:{port}"
-        finally:
-            run([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with postgres_server(databases) as server:
+        yield server.url
 
 
 def _runner(folder: Path):  # type: ignore[no-untyped-def]

@@ -1,7 +1,11 @@
 """What every service has in common, checked on the beers app."""
 
-import pytest
+import sqlite3
 
+import pytest
+import sqlalchemy
+
+import beers.domain
 from beers import create_app
 from beers.models import db
 from tests.databases import fresh_app
@@ -229,3 +233,29 @@ def test_made_up_methods_cannot_grow_the_metrics(client):
 
     assert "BREW" not in metrics
     assert 'method="other"' in metrics
+
+
+# its own database down
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")),
+        sqlite3.OperationalError("unable to open database file"),
+    ],
+    ids=["through SQLAlchemy", "from the driver"],
+)
+def test_a_database_that_cannot_be_reached_is_a_503_naming_it(client, monkeypatch, caplog, failure):
+    def down(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(beers.domain, "read", down)
+
+    response = client.get("/api/beers/123456")
+
+    assert_problem(response, 503)
+    assert response.json["service"] == "beers-database"
+    assert response.headers["Retry-After"] == "1"
+    unavailable = [r for r in caplog.records if "database is unavailable" in r.getMessage()]
+    assert len(unavailable) == 1 and unavailable[0].exc_info is None
