@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from invoke import Context, Exit, task
 
 ROOT = Path(__file__).resolve().parent
 PORTS = {"users": 5001, "beers": 5002, "orders": 5003}
+PR_SET_PDEATHSIG = 1  # prctl(2)
 READY_TIMEOUT = 30.0
 
 SERVICE_HELP = {
@@ -214,28 +216,40 @@ def orders(
     _service_task(c, "orders", action, host, port, workers, reset)
 
 
-@task(help={"host": "address to serve on", "workers": "worker processes per service"})
-def up(c: Context, host: str = "127.0.0.1", workers: int = 2) -> None:
+@task(
+    help={
+        "host": "address to serve on",
+        "workers": "worker processes per service",
+        "base_port": "users' port; beers and orders take the next two",
+    }
+)
+def up(c: Context, host: str = "127.0.0.1", workers: int = 2, base_port: int = 5001) -> None:
     """Set up and start all three services; Ctrl-C stops them."""
     _stop_on_signals()
     if os.environ.pop("DATABASE_URL", None):
         print("inv up: DATABASE_URL is ignored; set USERS_DATABASE_URL and the like")
+    ports = {service: base_port + offset for offset, service in enumerate(PORTS)}
+    reachable_at = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    neighbours = {
+        "USERS_URL": f"http://{reachable_at}:{ports['users']}",
+        "BEERS_URL": f"http://{reachable_at}:{ports['beers']}",
+    }
     database_urls = {svc: os.environ.get(f"{svc.upper()}_DATABASE_URL") for svc in PORTS}
     for service in PORTS:
         setup_service(service, seed="if-empty", database_url=database_urls[service])
     servers = {
         service: subprocess.Popen(
             server_argv(service, host, port, workers),
-            env=server_env(database_urls[service]),
+            env={**server_env(database_urls[service]), **neighbours},
+            preexec_fn=_stop_when_parent_dies,
         )
-        for service, port in PORTS.items()
+        for service, port in ports.items()
     }
-    reachable_at = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     try:
-        for service, port in PORTS.items():
+        for service, port in ports.items():
             wait_until_ready(f"http://{reachable_at}:{port}/ready", servers[service])
         print("\nThe shop is up (Ctrl-C stops it):")
-        for service, port in PORTS.items():
+        for service, port in ports.items():
             print(f"  {service:7} http://{reachable_at}:{port}/api/{service}/   docs: /api/docs")
         while all(server.poll() is None for server in servers.values()):
             time.sleep(0.5)
@@ -247,14 +261,23 @@ def up(c: Context, host: str = "127.0.0.1", workers: int = 2) -> None:
 
 
 def _stop_on_signals() -> None:
-    """Ctrl-C and a plain kill both stop the shop cleanly, even when this
-    process was started in the background (where SIGINT starts out ignored)."""
+    """Ctrl-C, a plain kill and a closed terminal (SIGHUP) all stop the shop
+    cleanly, even when this process was started in the background (where
+    SIGINT starts out ignored)."""
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, interrupt)
+
+
+def _stop_when_parent_dies() -> None:
+    """In a server's process, before it starts: if `inv up` dies without a word
+    (kill -9), the kernel sends the server SIGTERM, so no server is orphaned."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def wait_until_ready(url: str, server: subprocess.Popen[bytes] | None = None) -> None:

@@ -44,6 +44,48 @@ UNWANTED_ENVIRONMENT = (
 )
 
 
+def wait_for(condition: Callable[[], object], seconds: float) -> bool:
+    """Whether condition() came true within so many seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """Every process: its parent and its state."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            table[int(entry.name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below pid (a server's workers, say)."""
+    children: dict[int, list[int]] = {}
+    for child, (parent, state) in _process_table().items():
+        if state != "Z":
+            children.setdefault(parent, []).append(child)
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    table = _process_table()
+    return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
+
+
 def free_port() -> int:
     """A port nothing listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,33 +15,9 @@ import requests
 
 from .api_client import TIMEOUT, ShopApi
 from .fake_beers import FakeBeers
-from .services import WORKERS, Service, StartService
+from .services import WORKERS, Service, StartService, descendants, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def worker_pids(master: int) -> set[int]:
-    """The live child processes of the server's master process."""
-    children = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master and fields[0] != "Z":
-            children.add(int(entry.name))
-    return children
-
-
-def wait_for(condition: Callable[[], object], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture
@@ -52,13 +28,13 @@ def fake_beers() -> Iterator[FakeBeers]:
 
 def test_a_dead_worker_is_replaced(start_service: StartService) -> None:
     beers = start_service("beers")
-    before = worker_pids(beers.process.pid)
+    before = descendants(beers.process.pid)
     assert len(before) == WORKERS
 
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
 
-    assert wait_for(lambda: len(worker_pids(beers.process.pid) - {victim}) == WORKERS, 15)
+    assert wait_for(lambda: len(descendants(beers.process.pid) - {victim}) == WORKERS, 15)
     beers.wait_until_ready()  # the new worker has loaded the app
     for _ in range(2 * WORKERS):  # every worker answers
         assert requests.get(f"{beers.url}/health", timeout=TIMEOUT).status_code == 200
@@ -94,7 +70,7 @@ def test_with_nothing_in_flight_a_service_stops_within_3_seconds(
     start_service: StartService, signal_number: int
 ) -> None:
     service: Service = start_service("users")
-    workers = worker_pids(service.process.pid)
+    workers = descendants(service.process.pid)
 
     started = time.monotonic()
     service.process.send_signal(signal_number)
