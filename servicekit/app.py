@@ -19,7 +19,7 @@ from .intake import FORM_TYPES, read_request_first
 from .observability import Metrics, configure_logging, current_request_id, install_request_tracking
 from .output import OrjsonProvider
 from .schemas import PROBLEM_SCHEMA
-from .upstream import ServiceClient, Timeouts
+from .upstream import CircuitBreaker, ServiceClient, Timeouts
 
 VERSION = "1.0.0"
 log = logging.getLogger(__name__)
@@ -159,6 +159,9 @@ def upstream_client(app: APIFlask, client_class: type[Client], url_setting: str)
         ),
         request_id=current_request_id,
         observe=metrics.observe_upstream,
+        breaker=CircuitBreaker(
+            app.config["UPSTREAM_BREAKER_FAILURES"], app.config["UPSTREAM_BREAKER_SECONDS"]
+        ),
     )
 
 

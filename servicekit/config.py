@@ -23,6 +23,8 @@ class BaseConfig:
     BEERS_URL = "http://127.0.0.1:5002"
     UPSTREAM_CONNECT_TIMEOUT = 1.0
     UPSTREAM_READ_TIMEOUT = 5.0
+    UPSTREAM_BREAKER_FAILURES = 5
+    UPSTREAM_BREAKER_SECONDS = 30.0
     TOKEN_TTL_SECONDS = 86400
     FLASK_SERVER_NAME: str | None = None
     LOG_LEVEL = "INFO"
@@ -49,6 +51,8 @@ ENVIRONMENT: dict[str, Callable[[str], Any]] = {
     "BEERS_URL": str,
     "UPSTREAM_CONNECT_TIMEOUT": float,
     "UPSTREAM_READ_TIMEOUT": float,
+    "UPSTREAM_BREAKER_FAILURES": int,
+    "UPSTREAM_BREAKER_SECONDS": float,
     "TOKEN_TTL_SECONDS": int,
     "FLASK_SERVER_NAME": str,
     "LOG_LEVEL": str,

@@ -17,7 +17,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
-from time import perf_counter
+from random import uniform
+from time import monotonic, perf_counter, sleep
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +27,11 @@ import pycurl
 
 from .errors import ServiceUnavailable
 
+# curl's errors for a call that never got an answer started: worth a retry.
+RETRIED_ERRORS = frozenset(
+    {pycurl.E_COULDNT_CONNECT, pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR}
+)
+RETRY_PAUSE = (0.02, 0.1)  # seconds, at random: concurrent retries do not come back as one
 # Connections are replaced after this many seconds: behind a load balancer (a
 # Kubernetes Service), only new connections reach the pods it adds.
 CONNECTION_LIFETIME = 30
@@ -37,6 +43,50 @@ CallObserver = Callable[[str, str, str, float], None]  # service, endpoint, outc
 class Timeouts:
     connect: float = 1.0
     read: float = 5.0
+
+
+class CircuitBreaker:
+    """After `failures` failed calls in a row the neighbour is taken for down:
+    calls are refused at once for `seconds`; then one trial call goes out
+    (the others are still refused meanwhile), and its outcome closes the
+    breaker or opens it again. One per client, so per worker process.
+
+    The lock guards the counts only, never a call: concurrent calls do not
+    wait on each other.
+    """
+
+    def __init__(
+        self, failures: int = 5, seconds: float = 30.0, clock: Callable[[], float] = monotonic
+    ) -> None:
+        self.failures, self.seconds, self.clock = failures, seconds, clock
+        self._lock = threading.Lock()
+        self._failed = 0
+        self._opened_at: float | None = None
+        self._trial_out = False
+
+    def allow(self) -> bool:
+        """Whether a call may go out now (if so, it must end in `record`)."""
+        if self._opened_at is None:
+            return True
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._trial_out or self.clock() - self._opened_at < self.seconds:
+                return False
+            self._trial_out = True
+            return True
+
+    def record(self, failed: bool) -> None:
+        if not failed and not self._failed and self._opened_at is None:
+            return  # the usual case: nothing to change, no lock taken
+        with self._lock:
+            if not failed:
+                self._failed, self._opened_at = 0, None
+            else:
+                self._failed += 1
+                if self._opened_at is not None or self._failed >= self.failures:
+                    self._opened_at = self.clock()
+            self._trial_out = False
 
 
 @dataclass(frozen=True)
@@ -60,8 +110,10 @@ class ServiceClient:
         request_id: RequestIdSource | None = None,
         observe: CallObserver | None = None,
         connection_lifetime: int = CONNECTION_LIFETIME,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.breaker = breaker or CircuitBreaker()
         self.timeouts = timeouts or Timeouts()
         self.connection_lifetime = connection_lifetime
         self._request_id = request_id or (lambda: None)
@@ -106,29 +158,56 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         params: Any = None,
     ) -> Answer:
-        """Send one request; return any answer below 500, raise on the rest."""
+        """Send one request; return any answer below 500, raise on the rest.
+
+        Every call here only reads, so one that could not connect, or whose
+        connection was reset before any answer came, is sent once more after a
+        short random pause. A read timeout is not retried: the other side may
+        still be working on the first.
+        """
+        if not self.breaker.allow():
+            self._observe(self.service, endpoint, "refused", 0.0)
+            raise ServiceUnavailable(self.service, "taken for down after repeated failures")
         lines = ["Accept: application/json", "Expect:"]
         lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
         request_id = self._request_id()
         if request_id:
             lines.append(f"X-Request-ID: {request_id}")
         url = self.base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
+        failed = True
+        try:
+            answer = self._attempt(method, url, lines, endpoint)
+            if answer is None:
+                sleep(uniform(*RETRY_PAUSE))
+                answer = self._attempt(method, url, lines, endpoint, last=True)
+            assert answer is not None  # (a last attempt answers or raises)
+            failed = answer.status >= 500
+        finally:
+            self.breaker.record(failed)
+        if failed:
+            raise ServiceUnavailable(self.service, f"it answered {answer.status}")
+        return answer
+
+    def _attempt(
+        self, method: str, url: str, lines: list[str], endpoint: str, last: bool = False
+    ) -> Answer | None:
+        """One try: the answer; None when it may be tried again; else raises."""
         started = perf_counter()
         outcome = "error"
         try:
             answer = self._send(method, url, lines)
             outcome = str(answer.status)
+            return answer
         except pycurl.error as error:
-            timed_out = error.args[0] == pycurl.E_OPERATION_TIMEDOUT and self._connected()
-            if timed_out:
+            code = error.args[0]
+            if code == pycurl.E_OPERATION_TIMEDOUT and self._connected():
                 outcome = "timeout"
                 raise ServiceUnavailable(self.service, "no answer in time") from error
+            if not last and (code in RETRIED_ERRORS or code == pycurl.E_OPERATION_TIMEDOUT):
+                return None  # no connection, or reset before any answer: try again
             raise ServiceUnavailable(self.service, "not reachable") from error
         finally:
             self._observe(self.service, endpoint, outcome, perf_counter() - started)
-        if answer.status >= 500:
-            raise ServiceUnavailable(self.service, f"it answered {answer.status}")
-        return answer
 
     def _connected(self) -> bool:
         """Whether the last call got as far as a connection (a timeout after that

@@ -14,6 +14,7 @@ from .api_client import ShopApi, unique
 from .services import (
     ADMIN_PASSWORD,
     SERVICES,
+    WORKERS,
     Service,
     Shop,
     StartService,
@@ -72,11 +73,11 @@ def start_service(shop: Shop, tmp_path_factory: pytest.TempPathFactory) -> Itera
     (USERS_URL and BEERS_URL default to the shop's); all stop when the module ends."""
     started: list[Service] = []
 
-    def start(service: str, **settings: str | int | float) -> Service:
+    def start(service: str, workers: int = WORKERS, **settings: str | int | float) -> Service:
         directory = tmp_path_factory.mktemp(service)
         settings = {"USERS_URL": shop.users.url, "BEERS_URL": shop.beers.url, **settings}
         env = service_environment(service, directory, **settings)
-        process = launch(service, free_port(), env, directory)
+        process = launch(service, free_port(), env, directory, workers)
         started.append(process)
         process.wait_until_ready()
         return process

@@ -37,6 +37,8 @@ UNWANTED_ENVIRONMENT = (
     "BEERS_URL",
     "UPSTREAM_CONNECT_TIMEOUT",
     "UPSTREAM_READ_TIMEOUT",
+    "UPSTREAM_BREAKER_FAILURES",
+    "UPSTREAM_BREAKER_SECONDS",
     "TOKEN_TTL_SECONDS",
     "FLASK_SERVER_NAME",
     "LOG_LEVEL",
@@ -156,14 +158,16 @@ class Service:
             self.process.wait()
 
 
-def launch(service: str, port: int, env: Mapping[str, str], logs: Path) -> Service:
+def launch(
+    service: str, port: int, env: Mapping[str, str], logs: Path, workers: int = WORKERS
+) -> Service:
     """Start `python -m invoke <service> serve` (it execs the server) without waiting for it."""
     logs.mkdir(parents=True, exist_ok=True)
     stdout, stderr = logs / f"{service}.stdout.log", logs / f"{service}.stderr.log"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "invoke", service, "serve"]
-            + ["--port", str(port), "--workers", str(WORKERS)],
+            + ["--port", str(port), "--workers", str(workers)],
             cwd=ROOT,
             env=dict(env),
             stdout=out,

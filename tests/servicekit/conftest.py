@@ -28,6 +28,8 @@ class FakeUpstream:
         self.body: object = {}
         self.delay = 0.0
         self.close_kept_alive = False  # drop a connection's second request unanswered
+        self.hang_up = 0  # how many of the next requests to drop unanswered
+        self.dropped = 0
         self.requests: list[SeenRequest] = []
         fake = self
 
@@ -38,6 +40,11 @@ class FakeUpstream:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 self.served = getattr(self, "served", 0) + 1
+                if fake.hang_up:
+                    fake.hang_up -= 1
+                    fake.dropped += 1
+                    self.close_connection = True  # as a server that just died
+                    return
                 if fake.close_kept_alive and self.served > 1:
                     self.close_connection = True  # as a server whose keep-alive just ran out
                     return

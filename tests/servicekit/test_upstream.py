@@ -1,3 +1,4 @@
+import contextlib
 import threading
 import time
 
@@ -5,7 +6,7 @@ import pytest
 
 from orders.beers_client import BeersClient
 from servicekit.errors import ServiceUnavailable
-from servicekit.upstream import RemoteUser, Timeouts, UsersClient
+from servicekit.upstream import CircuitBreaker, RemoteUser, Timeouts, UsersClient
 
 USER = {"id": 7, "username": "ivan", "is_admin": False, "email": "i@example.com"}
 
@@ -161,4 +162,134 @@ def test_each_thread_has_its_own_connection(upstream):
     for thread in threads:
         thread.join()
     assert len({request.client_port for request in upstream.requests}) == 3
+    client.close()
+
+
+# retries and the circuit breaker
+
+
+def test_a_call_whose_connection_is_dropped_unanswered_is_retried_once(upstream):
+    upstream.body, upstream.hang_up = USER, 1
+    client = users_client(upstream.url)
+
+    assert client.user_for_token("t0k") is not None
+    assert (upstream.dropped, len(upstream.requests)) == (1, 1)
+    client.close()
+
+
+def test_a_call_is_retried_only_once(upstream):
+    upstream.body, upstream.hang_up = USER, 2
+    client = users_client(upstream.url)
+
+    with pytest.raises(ServiceUnavailable, match="not reachable"):
+        client.user_for_token("t0k")
+    assert upstream.dropped == 2
+    client.close()
+
+
+def test_a_read_timeout_is_not_retried(upstream):
+    upstream.body, upstream.delay = USER, 1.2
+    client = users_client(upstream.url)
+
+    with pytest.raises(ServiceUnavailable, match="no answer in time"):
+        client.user_for_token("t0k")
+    time.sleep(0.5)  # the fake finishes the one request it got
+    assert len(upstream.requests) == 1
+    client.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def breaking_client(url, clock):
+    breaker = CircuitBreaker(failures=3, seconds=30, clock=clock)
+    return UsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), breaker=breaker)
+
+
+def test_after_failures_in_a_row_the_breaker_refuses_calls_without_sending_them(upstream):
+    upstream.status = 500
+    client = breaking_client(upstream.url, Clock())
+    for _ in range(3):
+        with pytest.raises(ServiceUnavailable, match="answered 500"):
+            client.user_for_token("t0k")
+
+    with pytest.raises(ServiceUnavailable, match="taken for down"):
+        client.user_for_token("t0k")
+    assert len(upstream.requests) == 3
+    client.close()
+
+
+def test_an_answer_below_500_resets_the_count(upstream):
+    client = breaking_client(upstream.url, Clock())
+    for status in (500, 500, 401, 500, 500):
+        upstream.status, upstream.body = status, USER
+        with contextlib.suppress(ServiceUnavailable):
+            client.user_for_token("t0k")
+
+    upstream.status = 200
+    assert client.user_for_token("t0k") is not None  # still closed: only two in a row
+    client.close()
+
+
+def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(upstream):
+    clock = Clock()
+    upstream.status = 500
+    client = breaking_client(upstream.url, clock)
+    for _ in range(3):
+        with pytest.raises(ServiceUnavailable):
+            client.user_for_token("t0k")
+
+    clock.now = 31
+    upstream.status, upstream.body = 200, USER
+    assert client.user_for_token("t0k") is not None
+    assert client.user_for_token("t0k") is not None
+    assert len(upstream.requests) == 5
+    client.close()
+
+
+def test_a_failed_trial_opens_the_breaker_again_at_once(upstream):
+    clock = Clock()
+    upstream.status = 500
+    client = breaking_client(upstream.url, clock)
+    for _ in range(3):
+        with pytest.raises(ServiceUnavailable):
+            client.user_for_token("t0k")
+    clock.now = 31
+
+    with pytest.raises(ServiceUnavailable, match="answered 500"):
+        client.user_for_token("t0k")  # the trial
+    with pytest.raises(ServiceUnavailable, match="taken for down"):
+        client.user_for_token("t0k")
+    assert len(upstream.requests) == 4
+    client.close()
+
+
+def test_while_the_trial_call_is_out_other_calls_are_refused_at_once(upstream):
+    breaker = CircuitBreaker(failures=1, seconds=30, clock=Clock())
+    breaker.record(failed=True)
+    breaker.clock.now = 31  # type: ignore[attr-defined]
+
+    assert breaker.allow() is True  # the trial
+    assert breaker.allow() is False
+    breaker.record(failed=False)
+    assert breaker.allow() is True
+
+
+def test_the_breaker_does_not_make_concurrent_calls_wait_on_each_other(upstream):
+    upstream.body, upstream.delay = USER, 0.3
+    client = users_client(upstream.url)
+    threads = [threading.Thread(target=client.user_for_token, args=("t0k",)) for _ in range(4)]
+
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert time.perf_counter() - started < 0.3 * 2  # together, not one after another
     client.close()
