@@ -28,8 +28,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> APIFlask:
         test_config=test_config,
     )
     from .domain import stand_in_hash
+    from .schemas import is_common_password
     from .views import bp
 
     app.register_blueprint(bp)
     stand_in_hash()  # now, not in the first unlucky login
+    is_common_password("")  # the list read now, not in the first registration
     return app

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from servicekit.schemas import BaseSchema, UtcTime
+
+# The 10000 most used passwords, most used first: the head of the list Django
+# ships (django/contrib/auth/common-passwords.txt.gz, made by Royce Williams
+# from breached password sets), lowercased.
+COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    return frozenset(COMMON_PASSWORDS.read_text(encoding="utf-8").split())
+
+
+def is_common_password(password: str) -> bool:
+    """Whatever its case: "Password" is as common as "password"."""
+    return password.lower() in _common_passwords()
+
 
 USERNAME = validate.Regexp(
     r"^[A-Za-z0-9_.-]{3,64}\Z", error="3 to 64 of the characters A-Z a-z 0-9 _ . -"
@@ -25,7 +43,14 @@ class RegisterIn(BaseSchema):
         metadata={"description": "The original name of `email`, accepted as well."},
     )
     password = fields.String(
-        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=8, max=128),
+        metadata={
+            "description": "8 to 128 characters; not the username, and not one of the "
+            "10000 most used passwords (whatever the case).",
+            "example": "correct horse battery staple",
+        },
     )
     first_name = fields.String(load_default=None, allow_none=True, validate=NAME)
     last_name = fields.String(load_default=None, allow_none=True, validate=NAME)
@@ -39,6 +64,8 @@ class RegisterIn(BaseSchema):
         username, password = data.get("username"), data.get("password")
         if username and password and username.lower() == password.lower():
             errors["password"] = ["Must not be the username."]
+        elif password and is_common_password(password):
+            errors["password"] = ["Too common: one of the 10000 most used passwords."]
         if errors:
             raise ValidationError(errors)
 

@@ -18,7 +18,7 @@ def client(app):
 
 @pytest.fixture
 def register(client):
-    def register(username="ivan", password="secret123", email=None, **extra):
+    def register(username="ivan", password="ivan-s-own-passphrase", email=None, **extra):
         body = {"username": username, "email": email or f"{username}@example.com"}
         body.update(password=password, **extra)
         response = client.post("/api/users/register", json=body)
@@ -30,7 +30,7 @@ def register(client):
 
 @pytest.fixture
 def login(client):
-    def login(username="ivan", password="secret123"):
+    def login(username="ivan", password="ivan-s-own-passphrase"):
         response = client.post(
             "/api/users/login", json={"username": username, "password": password}
         )

@@ -9,7 +9,7 @@ def test_registering_returns_the_user_without_secrets(client):
         json={
             "username": "ivan",
             "email": "ivan@example.com",
-            "password": "secret123",
+            "password": "ivan-s-own-passphrase",
             "first_name": "Иван",
         },
     )
@@ -34,7 +34,7 @@ def test_registering_returns_the_user_without_secrets(client):
 def test_registering_with_a_form_works_like_json(client):
     response = client.post(
         "/api/users/register",
-        data={"username": "ivan", "email": "ivan@example.com", "password": "secret123"},
+        data={"username": "ivan", "email": "ivan@example.com", "password": "ivan-s-own-passphrase"},
     )
     assert response.status_code == 201
     assert response.json["email"] == "ivan@example.com"
@@ -43,7 +43,7 @@ def test_registering_with_a_form_works_like_json(client):
 def test_registering_with_a_multipart_form_works_like_json(client):
     response = client.post(
         "/api/users/register",
-        data={"username": "ivan", "email": "ivan@example.com", "password": "secret123"},
+        data={"username": "ivan", "email": "ivan@example.com", "password": "ivan-s-own-passphrase"},
         content_type="multipart/form-data",
     )
     assert response.status_code == 201
@@ -52,29 +52,41 @@ def test_registering_with_a_multipart_form_works_like_json(client):
 def test_the_original_field_name_mail_is_accepted(client):
     response = client.post(
         "/api/users/register",
-        json={"username": "ivan", "mail": "ivan@example.com", "password": "secret123"},
+        json={"username": "ivan", "mail": "ivan@example.com", "password": "ivan-s-own-passphrase"},
     )
     assert response.status_code == 201
     assert response.json["email"] == "ivan@example.com"
 
 
 def test_the_password_is_stored_only_as_a_salted_hash(app, register):
-    register("ivan", "secret123")
-    register("olga", "secret123")
+    register("ivan", "ivan-s-own-passphrase")
+    register("olga", "ivan-s-own-passphrase")
     with app.app_context():
         hashes = [user.password_hash for user in db.session.scalars(db.select(User))]
-    assert all("secret123" not in hashed for hashed in hashes)
+    assert all("ivan-s-own-passphrase" not in hashed for hashed in hashes)
     assert hashes[0] != hashes[1]
 
 
 @pytest.mark.parametrize(
     "body, bad_fields",
     [
-        ({"username": "iv", "email": "a@example.com", "password": "secret123"}, {"username"}),
-        ({"username": "iv an", "email": "a@example.com", "password": "secret123"}, {"username"}),
-        ({"username": "x" * 65, "email": "a@example.com", "password": "secret123"}, {"username"}),
-        ({"username": "ivan", "email": "not-an-email", "password": "secret123"}, {"email"}),
-        ({"username": "ivan", "password": "secret123"}, {"email"}),
+        (
+            {"username": "iv", "email": "a@example.com", "password": "ivan-s-own-passphrase"},
+            {"username"},
+        ),
+        (
+            {"username": "iv an", "email": "a@example.com", "password": "ivan-s-own-passphrase"},
+            {"username"},
+        ),
+        (
+            {"username": "x" * 65, "email": "a@example.com", "password": "ivan-s-own-passphrase"},
+            {"username"},
+        ),
+        (
+            {"username": "ivan", "email": "not-an-email", "password": "ivan-s-own-passphrase"},
+            {"email"},
+        ),
+        ({"username": "ivan", "password": "ivan-s-own-passphrase"}, {"email"}),
         ({"username": "ivan", "email": "a@example.com", "password": "short"}, {"password"}),
         ({"username": "ivan", "email": "a@example.com", "password": "x" * 129}, {"password"}),
         ({"username": "ivan1234", "email": "a@example.com", "password": "IVAN1234"}, {"password"}),
@@ -82,7 +94,7 @@ def test_the_password_is_stored_only_as_a_salted_hash(app, register):
             {
                 "username": "ivan",
                 "email": "a@example.com",
-                "password": "secret123",
+                "password": "ivan-s-own-passphrase",
                 "last_name": "x" * 256,
             },
             {"last_name"},
@@ -110,7 +122,9 @@ def test_invalid_registrations_name_every_bad_field(client, app, body, bad_field
 )
 def test_a_taken_username_or_email_is_a_conflict_whatever_the_case(client, register, second, taken):
     register("ivan", email="ivan@example.com")
-    response = client.post("/api/users/register", json={**second, "password": "secret123"})
+    response = client.post(
+        "/api/users/register", json={**second, "password": "ivan-s-own-passphrase"}
+    )
     assert response.status_code == 409
     assert set(response.json["errors"]) == taken
 
@@ -121,7 +135,7 @@ def test_nobody_registers_as_an_administrator(client):
         json={
             "username": "ivan",
             "email": "ivan@example.com",
-            "password": "secret123",
+            "password": "ivan-s-own-passphrase",
             "is_admin": True,
         },
     )
@@ -153,7 +167,7 @@ def test_exists_without_a_username_is_a_400(client):
 def test_a_username_with_a_trailing_newline_is_refused(client):
     response = client.post(
         "/api/users/register",
-        json={"username": "nlx\n", "email": "n@example.com", "password": "secret123"},
+        json={"username": "nlx\n", "email": "n@example.com", "password": "ivan-s-own-passphrase"},
     )
     assert response.status_code == 400
     assert list(response.json["errors"]) == ["username"]
@@ -162,7 +176,7 @@ def test_a_username_with_a_trailing_newline_is_refused(client):
 def test_a_bad_email_gets_one_clear_message(client):
     response = client.post(
         "/api/users/register",
-        json={"username": "ivan", "email": "nope", "password": "secret123"},
+        json={"username": "ivan", "email": "nope", "password": "ivan-s-own-passphrase"},
     )
     assert response.json["errors"] == {"email": ["Not a valid email address."]}
 
@@ -171,7 +185,29 @@ def test_emails_are_unique_whatever_the_case_beyond_ascii_too(client, register):
     register("ivan", email="Äb@example.com")
     response = client.post(
         "/api/users/register",
-        json={"username": "olga", "email": "äb@example.com", "password": "secret123"},
+        json={"username": "olga", "email": "äb@example.com", "password": "ivan-s-own-passphrase"},
     )
     assert response.status_code == 409
     assert list(response.json["errors"]) == ["email"]
+
+
+@pytest.mark.parametrize("password", ["12345678", "password", "Password", "QWERTYUIOP", "iloveyou"])
+def test_one_of_the_10000_most_used_passwords_is_refused_naming_password(client, password):
+    response = client.post(
+        "/api/users/register",
+        json={"username": "ivan", "email": "ivan@example.com", "password": password},
+    )
+
+    assert response.status_code == 400
+    assert list(response.json["errors"]) == ["password"]
+    assert "common" in response.json["errors"]["password"][0]
+    assert client.get("/api/users/exists?username=ivan").status_code == 404
+
+
+def test_the_list_of_common_passwords_is_the_10000_most_used():
+    from users.schemas import COMMON_PASSWORDS, is_common_password
+
+    listed = COMMON_PASSWORDS.read_text(encoding="utf-8").split()
+    assert len(listed) == len(set(listed)) == 10000
+    assert listed[:4] == ["123456", "123456789", "qwerty", "password"]
+    assert not is_common_password("correct horse battery staple")

@@ -8,7 +8,9 @@ from users.models import Token, db
 
 def test_logging_in_issues_a_bearer_token_with_its_expiry(client, register):
     register()
-    response = client.post("/api/users/login", data={"username": "ivan", "password": "secret123"})
+    response = client.post(
+        "/api/users/login", data={"username": "ivan", "password": "ivan-s-own-passphrase"}
+    )
     assert response.status_code == 200
     assert response.json["token_type"] == "Bearer"
     assert len(response.json["token"]) >= 43  # 256 bits in URL-safe base64
@@ -35,7 +37,7 @@ def test_every_login_issues_a_new_token_and_all_stay_valid(client, register, log
 
 
 @pytest.mark.parametrize(
-    "username, password", [("ivan", "wrong-password"), ("nobody", "secret123")]
+    "username, password", [("ivan", "wrong-password"), ("nobody", "ivan-s-own-passphrase")]
 )
 def test_a_wrong_username_or_password_gets_one_and_the_same_401(
     client, register, username, password
@@ -123,7 +125,7 @@ def test_an_expired_token_is_refused(app, client, register):
     app.config["TOKEN_TTL_SECONDS"] = 1
     register()
     token = client.post(
-        "/api/users/login", json={"username": "ivan", "password": "secret123"}
+        "/api/users/login", json={"username": "ivan", "password": "ivan-s-own-passphrase"}
     ).json["token"]
     assert client.get("/api/users/me", headers={"Authorization": token}).status_code == 200
     time.sleep(1.1)
@@ -141,7 +143,9 @@ def test_the_token_lifetime_comes_from_the_environment(monkeypatch, tmp_path):
 
 def test_the_login_answer_is_never_cached(client, register):
     register()
-    response = client.post("/api/users/login", json={"username": "ivan", "password": "secret123"})
+    response = client.post(
+        "/api/users/login", json={"username": "ivan", "password": "ivan-s-own-passphrase"}
+    )
     assert response.headers["Cache-Control"] == "no-store"
 
 
