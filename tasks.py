@@ -25,7 +25,7 @@ PR_SET_PDEATHSIG = 1  # prctl(2)
 READY_TIMEOUT = 30.0
 
 SERVICE_HELP = {
-    "action": "setup, serve (or, for users, create-admin)",
+    "action": "setup, serve (or, for users, create-admin, unthrottle)",
     "host": "address to serve on (serve)",
     "port": "port to serve on (serve); the service's own by default",
     "workers": "worker processes (serve)",
@@ -140,7 +140,8 @@ def _service_task(
     positional=["action"],
     help={
         **SERVICE_HELP,
-        "username": "create-admin: the administrator's username",
+        "username": "create-admin: the administrator's username; unthrottle: whose failed "
+        "logins to forget",
         "email": "create-admin: their email (when the user is new)",
         "password": "create-admin: their password (when the user is new); "
         "else $ADMIN_PASSWORD, else asked for",
@@ -157,11 +158,27 @@ def users(
     email: str = "",
     password: str = "",
 ) -> None:
-    """users: setup, serve, or create-admin (create or promote an administrator)."""
+    """users: setup, serve, create-admin (create or promote an administrator), or
+    unthrottle (forget a username's failed logins)."""
     if action == "create-admin":
         create_admin(username, email, password)
+    elif action == "unthrottle":
+        unthrottle(username)
     else:
         _service_task(c, "users", action, host, port, workers, reset)
+
+
+def unthrottle(username: str) -> None:
+    """Forget every failed login of a username, from every address."""
+    from users.domain import name_key
+    from users.throttling import unthrottle as forget_failures
+
+    if not username:
+        raise Exit("unthrottle: say whose failed logins to forget: --username U", code=2)
+    setup_service("users")
+    with service_context("users"):
+        forgotten = forget_failures(name_key(username))
+    print(f"Forgot {forgotten} failed logins of {username}")
 
 
 def create_admin(username: str, email: str, password: str) -> None:

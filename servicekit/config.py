@@ -41,6 +41,8 @@ class BaseConfig:
     }
     SPEC_FORMAT = "json"
     SYNC_LOCAL_SPEC = False
+    # A service's own environment variables -> how to read each (besides ENVIRONMENT's).
+    SERVICE_ENVIRONMENT: dict[str, Callable[[str], Any]] = {}
 
 
 # Environment variable -> how to read it; every one is optional.
@@ -67,7 +69,7 @@ def load_config(
 ) -> None:
     """Fill app.config from the class, then the environment, then test_config."""
     app.config.from_object(defaults)
-    for name, parse in ENVIRONMENT.items():
+    for name, parse in {**ENVIRONMENT, **defaults.SERVICE_ENVIRONMENT}.items():
         raw = os.environ.get(name)
         if raw:
             app.config[name] = parse(raw)

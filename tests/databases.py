@@ -42,14 +42,19 @@ def _made_once(name: str) -> str:
 
 @contextmanager
 def fresh_app(
-    create_app: Callable[..., Any], db: SQLAlchemy, service: str, folder: Path, **clients: Any
+    create_app: Callable[..., Any],
+    db: SQLAlchemy,
+    service: str,
+    folder: Path,
+    settings: dict[str, Any] | None = None,
+    **clients: Any,
 ) -> Iterator[Any]:
-    """A service's app on empty tables, the other services replaced by `clients`;
-    its connections are closed afterwards."""
+    """A service's app on empty tables, with these settings, the other services
+    replaced by `clients`; its connections are closed afterwards."""
     from servicekit.migrations import drop_everything
 
     url = shared_database_url(f"test_{service}", folder)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test"}, **clients)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test", **(settings or {})}, **clients)
     with app.app_context():
         drop_everything(service, db)
         db.create_all()

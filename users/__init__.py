@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from apiflask import APIFlask
@@ -11,10 +12,25 @@ from servicekit.app import create_service_app
 from servicekit.config import BaseConfig
 
 from .models import db
+from .throttling import trusted_networks
 
 
 class Config(BaseConfig):
-    """users needs nothing beyond the shared settings (TOKEN_TTL_SECONDS among them)."""
+    """users' own settings: login throttling and password hashing (besides the
+    shared ones, TOKEN_TTL_SECONDS among them)."""
+
+    LOGIN_MAX_FAILURES = 10  # of one username from one address within the window
+    LOGIN_MAX_FAILURES_PER_ADDRESS = 100  # from one address within the window
+    LOGIN_WINDOW_SECONDS = 600
+    TRUSTED_PROXIES: tuple[IPv4Network | IPv6Network, ...] = ()
+    PASSWORD_WAIT_SECONDS = 1.0  # for this worker's one password check at a time
+    SERVICE_ENVIRONMENT = {
+        "LOGIN_MAX_FAILURES": int,
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": int,
+        "LOGIN_WINDOW_SECONDS": int,
+        "TRUSTED_PROXIES": trusted_networks,
+        "PASSWORD_WAIT_SECONDS": float,
+    }
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> APIFlask:

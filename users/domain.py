@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
@@ -14,8 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from servicekit.db import Query, read, utcnow, write_transaction
-from servicekit.errors import Conflict, Unauthorized
+from servicekit.errors import Conflict, Problem, Unauthorized
 
+from . import throttling
 from .models import Token, User, db
 
 TOKEN_BYTES = 32  # 256 random bits
@@ -50,10 +55,40 @@ def find_user(username: str) -> User | None:
     ).one_or_none()
 
 
-def register(fields: dict[str, Any], *, is_admin: bool = False) -> User:
+class PasswordsBusy(Problem):
+    """This worker has been checking other passwords for too long."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Too many passwords are being checked at once; try again in a moment.",
+            service="users",
+            headers={"Retry-After": "1"},
+        )
+
+
+# Hashing a password costs a tenth of a second of CPU on purpose. A worker
+# hashes one at a time, so that a flood of logins or registrations cannot
+# starve its other requests; a request that waited its turn too long is 503.
+_hashing = threading.Semaphore(1)
+
+
+@contextmanager
+def password_turn(wait_seconds: float) -> Iterator[None]:
+    if not _hashing.acquire(timeout=wait_seconds):
+        raise PasswordsBusy()
+    try:
+        yield
+    finally:
+        _hashing.release()
+
+
+def register(fields: dict[str, Any], *, is_admin: bool = False, wait_seconds: float = 1.0) -> User:
     """Create a user; 409 naming each field that is already taken."""
     # Hashed before the write lock is taken: it takes a tenth of a second.
-    password_hash = generate_password_hash(fields["password"])
+    with password_turn(wait_seconds):
+        password_hash = generate_password_hash(fields["password"])
     try:
         with write_transaction(db.session):
             _refuse_taken(fields["username"], fields["email"])
@@ -86,12 +121,43 @@ def _refuse_taken(username: str, email: str) -> None:
         raise Conflict(f"Already taken: {', '.join(taken)}.", errors=taken)
 
 
-def log_in(username: str, password: str, ttl_seconds: int) -> IssuedToken:
-    """A new token for the right password; one 401 for any wrong pair."""
+def log_in(
+    username: str,
+    password: str,
+    *,
+    ttl_seconds: int,
+    address: str,
+    limits: throttling.Limits,
+    wait_seconds: float,
+) -> tuple[IssuedToken, throttling.Quota]:
+    """A new token for the right password; one 401 for any wrong pair; 429 for
+    a username or address with too many recent failures (see throttling)."""
+    key = name_key(username)
+    quota = throttling.quota(key, address, limits)
+    if quota.wait_seconds is not None:
+        raise TooManyFailures(quota)
     user = find_user(username)
     password_hash = user.password_hash if user else stand_in_hash()
-    if not check_password_hash(password_hash, password) or user is None:
-        raise Unauthorized("Wrong username or password.")
+    with password_turn(wait_seconds):
+        matches = check_password_hash(password_hash, password)
+    if not matches or user is None:
+        throttling.record_failure(key, address, limits)
+        raise Unauthorized("Wrong username or password.", headers=quota.after_a_failure().headers())
+    throttling.clear(key, address)
+    return _new_token(user, ttl_seconds), throttling.Quota(limits, limits.per_username, 0)
+
+
+class TooManyFailures(Problem):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(self, quota: throttling.Quota) -> None:
+        super().__init__(
+            f"Too many failed logins; try again in {quota.wait_seconds} seconds.",
+            headers={**quota.headers(), "Retry-After": str(quota.wait_seconds)},
+        )
+
+
+def _new_token(user: User, ttl_seconds: int) -> IssuedToken:
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
     expires_at = now + timedelta(seconds=ttl_seconds)

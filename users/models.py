@@ -1,11 +1,11 @@
-"""The users service's own tables: users and their login tokens."""
+"""The users service's own tables: users, their login tokens, and recent failed logins."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import ForeignKey, MetaData, String
+from sqlalchemy import ForeignKey, Index, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from servicekit.db import NAMING_CONVENTION, UTCDateTime, utcnow
@@ -52,3 +52,19 @@ class Token(db.Model):  # type: ignore[name-defined]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginFailure(db.Model):  # type: ignore[name-defined]
+    """A login answered 401, kept for the throttling window: the username
+    (case-folded, as users are looked up) and the client's address."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username_address_time", "username_key", "address", "time"),
+        Index("ix_login_failures_address_time", "address", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username_key: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, request
+from marshmallow import fields
 
 from servicekit.app import no_content
 from servicekit.auth import bearer_token
 from servicekit.errors import NotFound, Unauthorized
 from servicekit.output import ServiceBlueprint
-from servicekit.schemas import ErrorDocs, error_responses, problem_doc
+from servicekit.schemas import ErrorDocs, error_responses, problem_doc, unavailable_doc
 
 from . import domain
 from .models import User
 from .schemas import ExistsOut, ExistsQuery, LoginIn, RegisterIn, TokenIn, TokenOut, UserOut
+from .throttling import Limits, client_address
 
 bp = ServiceBlueprint("users", __name__, url_prefix="/api/users", tag="users")
 
@@ -25,10 +27,20 @@ TOKEN_ERRORS: ErrorDocs = {401: "The token is missing, unknown, expired or revok
 @bp.post("/register")
 @bp.input(RegisterIn, location="json_or_form", arg_name="fields")
 @bp.output(UserOut, status_code=201, description="The new user.")
-@bp.doc(responses=error_responses({409: "The username or email is taken (whatever the case)."}))
+@bp.doc(
+    responses=error_responses(
+        {
+            409: "The username or email is taken (whatever the case).",
+            503: problem_doc(
+                "Too many passwords are being hashed at once; try again.",
+                service={"type": "string", "enum": ["users"]},
+            ),
+        }
+    )
+)
 def register(fields: dict[str, Any]) -> User:
     """Register a user."""
-    return domain.register(fields)
+    return domain.register(fields, wait_seconds=current_app.config["PASSWORD_WAIT_SECONDS"])
 
 
 @bp.get("/exists")
@@ -53,16 +65,66 @@ def exists(query: dict[str, str]) -> dict[str, Any]:
     return {"username": username, "exists": True}
 
 
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'The per-username login limit: `"login";q=10;w=600` (10 failures '
+        "in 600 s), after draft-ietf-httpapi-ratelimit-headers-10.",
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": "Failures this username may still have from this address, and the "
+        'seconds until its oldest counted failure is forgotten: `"login";r=7;t=540`.',
+        "schema": {"type": "string"},
+    },
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+LOGIN_ERRORS = error_responses(
+    {
+        401: "Wrong username or password (one answer for both); the failure is counted.",
+        429: "Too many failed logins of this username from this address (or from this "
+        "address at all) within the window: the password was not checked.",
+        503: unavailable_doc("users"),
+    }
+)
+LOGIN_ERRORS[401]["headers"] = RATE_LIMIT_HEADERS
+LOGIN_ERRORS[429]["headers"] = {**RATE_LIMIT_HEADERS, **RETRY_AFTER}
+LOGIN_ERRORS[503]["description"] = "Too many passwords are being checked at once; try again."
+LOGIN_ERRORS[503]["headers"] = RETRY_AFTER
+
+
 @bp.post("/login")
 @bp.input(LoginIn, location="json_or_form", arg_name="credentials")
-@bp.output(TokenOut, description="A new token.")
-@bp.doc(responses=error_responses({401: "Wrong username or password (one answer for both)."}))
+@bp.output(
+    TokenOut,
+    description="A new token.",
+    headers={
+        "Cache-Control": fields.String(metadata={"description": "no-store: it is a secret."}),
+        **{
+            name: fields.String(metadata={"description": header["description"]})
+            for name, header in RATE_LIMIT_HEADERS.items()
+        },
+    },
+)
+@bp.doc(responses=LOGIN_ERRORS)
 def login(credentials: dict[str, str]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Log in: trade a username and password for a new bearer token."""
-    issued = domain.log_in(
-        credentials["username"], credentials["password"], current_app.config["TOKEN_TTL_SECONDS"]
+    config = current_app.config
+    issued, quota = domain.log_in(
+        credentials["username"],
+        credentials["password"],
+        ttl_seconds=config["TOKEN_TTL_SECONDS"],
+        address=client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"), config["TRUSTED_PROXIES"]
+        ),
+        limits=Limits(
+            config["LOGIN_MAX_FAILURES"],
+            config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+            config["LOGIN_WINDOW_SECONDS"],
+        ),
+        wait_seconds=config["PASSWORD_WAIT_SECONDS"],
     )
-    return asdict(issued), 200, {"Cache-Control": "no-store"}  # a secret: never cache it
+    # A token is a secret: never cached.
+    return asdict(issued), 200, {"Cache-Control": "no-store", **quota.headers()}
 
 
 @bp.post("/logout")
