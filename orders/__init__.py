@@ -16,7 +16,11 @@ from .models import db
 
 
 class Config(BaseConfig):
-    """orders asks users (USERS_URL) who calls and beers (BEERS_URL) what beers cost."""
+    """orders asks users (USERS_URL) who calls and beers (BEERS_URL) what beers cost,
+    and keeps the answers of writes sent with an Idempotency-Key for a day."""
+
+    IDEMPOTENCY_TTL_SECONDS = 86400
+    SERVICE_ENVIRONMENT = {"IDEMPOTENCY_TTL_SECONDS": int}
 
 
 def create_app(

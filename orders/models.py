@@ -1,4 +1,4 @@
-"""The orders service's own tables: orders and their lines.
+"""The orders service's own tables: orders, their lines, and idempotency keys.
 
 It keeps only the id of the user an order belongs to; users owns the rest.
 """
@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import ForeignKey, Index, MetaData, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from servicekit.db import NAMING_CONVENTION, Cents, UTCDateTime, utcnow
@@ -59,3 +59,24 @@ Index(
     sqlite_where=Order.is_open,
     postgresql_where=Order.is_open,
 )
+
+
+class IdempotencyKey(db.Model):  # type: ignore[name-defined]
+    """A write's Idempotency-Key, claimed by its first request, and that request's
+    answer once it has one (see orders.idempotency)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("user_id", "method", "path", "key", name="uq_idempotency_keys_owner_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int]
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the request's fields
+    status: Mapped[int | None]  # None while the first request runs
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    time_created: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

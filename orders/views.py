@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app
+from marshmallow import fields
 
 from servicekit.app import no_content
 from servicekit.auth import with_user
@@ -15,6 +16,7 @@ from servicekit.upstream import RemoteUser
 
 from . import domain
 from .beers_client import BeersClient
+from .idempotency import IdempotencyKeyHeader, idempotent
 from .schemas import AddBeerIn, OrderOut, RemoveBeerIn, RemoveBeerQuery
 
 bp = ServiceBlueprint("orders", __name__, url_prefix="/api/orders", tag="orders")
@@ -26,6 +28,19 @@ AUTH_ERRORS: ErrorDocs = {
 CATALOGUE_ERRORS: ErrorDocs = {
     **AUTH_ERRORS,
     503: unavailable_doc("users", "beers"),
+}
+
+
+KEY_ERRORS: ErrorDocs = {
+    422: "This Idempotency-Key was used for a different request.",
+}
+REPLAYED = {
+    "Idempotent-Replayed": fields.String(
+        metadata={
+            "description": "`true` when this is the kept answer of an earlier request "
+            "with the same Idempotency-Key."
+        }
+    )
 }
 
 
@@ -54,16 +69,20 @@ def current_order(user: RemoteUser) -> domain.OrderView:
 
 @bp.put("/current")
 @with_user
+@bp.input(IdempotencyKeyHeader, location="headers", arg_name="headers")
 @bp.input(AddBeerIn, location="json_or_form", arg_name="item")
-@bp.output(OrderOut, description="The open order after the beers were added.")
+@idempotent(lambda item: {"sku": item["sku"], "quantity": item["quantity"]})
+@bp.output(OrderOut, description="The open order after the beers were added.", headers=REPLAYED)
 @bp.doc(
     security="BearerAuth",
     responses=error_responses(
         {
             **CATALOGUE_ERRORS,
+            **KEY_ERRORS,
             404: "The SKU is not in the catalogue.",
             409: "The line would hold more than 100000 of the beer (the order is unchanged), "
-            "or the order changed too often at once (very rare; try again).",
+            "or the order changed too often at once (very rare; try again), or the first "
+            "request with this Idempotency-Key is still running.",
         }
     ),
 )
@@ -77,10 +96,22 @@ def add_beer(item: dict[str, Any], user: RemoteUser) -> domain.OrderView:
 
 @bp.delete("/current")
 @with_user
+@bp.input(IdempotencyKeyHeader, location="headers", arg_name="headers")
 @bp.input(RemoveBeerQuery, location="query", arg_name="query")
 @bp.input(RemoveBeerIn, location="json_or_form", arg_name="body")
-@bp.output({}, status_code=204, description="The beer is not in the open order (any more).")
-@bp.doc(security="BearerAuth", responses=error_responses(AUTH_ERRORS))
+@idempotent(lambda query, body: {"sku": body.get("sku") or query.get("sku")})
+@bp.output(
+    {},
+    status_code=204,
+    description="The beer is not in the open order (any more).",
+    headers=REPLAYED,
+)
+@bp.doc(
+    security="BearerAuth",
+    responses=error_responses(
+        {**AUTH_ERRORS, **KEY_ERRORS, 409: "The first request with this key is still running."}
+    ),
+)
 def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -> Response:
     """Remove a beer from the caller's open order; the SKU in the body or the query."""
     sku = body.get("sku") or query.get("sku")
@@ -92,16 +123,23 @@ def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -
 
 @bp.post("/checkout")
 @with_user
-@bp.output(OrderOut, description="The order, now closed, with the prices that were paid.")
+@bp.input(IdempotencyKeyHeader, location="headers", arg_name="headers")
+@idempotent(lambda: {})
+@bp.output(
+    OrderOut,
+    description="The order, now closed, with the prices that were paid.",
+    headers=REPLAYED,
+)
 @bp.doc(
     security="BearerAuth",
     responses=error_responses(
         {
             **CATALOGUE_ERRORS,
+            **KEY_ERRORS,
             409: problem_doc(
                 "The open order is empty (or another request just checked it out), or some "
                 "of its beers left the catalogue: they are named in `skus` and the order "
-                "stays open.",
+                "stays open; or the first request with this Idempotency-Key is still running.",
                 skus={"type": "array", "items": {"type": "string"}},
             ),
         }

@@ -1,0 +1,238 @@
+"""Idempotency keys for orders' writes (draft-ietf-httpapi-idempotency-key-header):
+a client that lost an answer may send the same request with the same key, and
+gets the first answer again, byte for byte, with nothing run twice.
+
+A key belongs to the caller, the method and the path. The first request with
+it claims it in the orders database: a unique constraint decides between
+requests racing with one key. Its final answer (status, type and body) is kept
+for IDEMPOTENCY_TTL_SECONDS; 401, 429 and 503 are not, so the client may
+retry. The same key with a different request (compared on the fields as the
+endpoint reads them, after validation) is 422; while the first is still
+running, 409. A claim whose request never finished (its process died) is
+released after STALE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import wraps
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from flask import Response, current_app, request
+from marshmallow import fields, validate
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from servicekit.db import Query, read, utcnow, writing
+from servicekit.errors import Problem, render_problem
+from servicekit.schemas import BaseSchema
+from servicekit.upstream import RemoteUser
+
+from .models import IdempotencyKey, db
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+STALE_SECONDS = 60
+NOT_KEPT = frozenset({401, 429, 503})  # the client may retry these with the same key
+
+
+class IdempotencyKeyHeader(BaseSchema):
+    key = fields.String(
+        data_key=HEADER,
+        validate=validate.Regexp(
+            r"^[\x20-\x7e]{1,255}\Z", error="1 to 255 printable ASCII characters."
+        ),
+        metadata={
+            "description": "Makes the request safe to retry: the same key with the same "
+            "request gets the first answer again, and nothing runs twice.",
+            "example": "order-2026-12-01-0001",
+        },
+    )
+
+
+class KeyReused(Problem):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"This {HEADER} was used for a different request; use a new key for this one."
+        )
+
+
+class KeyInUse(Problem):
+    status = HTTPStatus.CONFLICT
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"The first request with this {HEADER} is still running; "
+            "try again when it has answered."
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    user_id: int
+    method: str
+    path: str
+    key: str
+    fingerprint: str
+
+    @property
+    def where(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "method": self.method, "path": self.path, "key": self.key}
+
+
+KEPT = Query(
+    select(
+        IdempotencyKey.id,
+        IdempotencyKey.fingerprint,
+        IdempotencyKey.status,
+        IdempotencyKey.content_type,
+        IdempotencyKey.body,
+        IdempotencyKey.time_created,
+    ).where(
+        IdempotencyKey.user_id == bindparam("user_id"),
+        IdempotencyKey.method == bindparam("method"),
+        IdempotencyKey.path == bindparam("path"),
+        IdempotencyKey.key == bindparam("key"),
+    )
+)
+CLAIM = insert(IdempotencyKey).returning(IdempotencyKey.id)
+FORGET_BEFORE = delete(IdempotencyKey).where(IdempotencyKey.time_created < bindparam("since"))
+RELEASE = delete(IdempotencyKey).where(IdempotencyKey.id == bindparam("claim_id"))
+TAKE_OVER = (
+    update(IdempotencyKey)
+    .where(
+        IdempotencyKey.id == bindparam("claim_id"),
+        IdempotencyKey.time_created == bindparam("claimed_at"),
+    )
+    .values(time_created=bindparam("now"), fingerprint=bindparam("new_fingerprint"))
+)
+KEEP = (
+    update(IdempotencyKey)
+    .where(IdempotencyKey.id == bindparam("claim_id"))
+    .values(
+        status=bindparam("answer_status"),
+        content_type=bindparam("answer_type"),
+        body=bindparam("answer_body"),
+    )
+)
+
+
+def idempotent(
+    fingerprint: Callable[..., Any],
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """For a view under `with_user` and its inputs (one of them `headers`, from
+    IdempotencyKeyHeader): with a key, the view runs once per key.
+
+    fingerprint(**the view's arguments) gives what identifies the request.
+    """
+
+    def decorator(view: Callable[..., Response]) -> Callable[..., Response]:
+        @wraps(view)
+        def once(*args: Any, headers: dict[str, str], user: RemoteUser, **kwargs: Any) -> Any:
+            key = headers.get("key")
+            if key is None:
+                return view(*args, user=user, **kwargs)
+            identity = orjson.dumps(fingerprint(**kwargs), option=orjson.OPT_SORT_KEYS)
+            claim = Claim(
+                user.id, request.method, request.path, key, hashlib.sha256(identity).hexdigest()
+            )
+            claim_id, kept = _claim(claim)
+            if kept is not None:
+                return kept
+            return _run_and_keep(claim_id, lambda: view(*args, user=user, **kwargs))
+
+        return once
+
+    return decorator
+
+
+def _claim(claim: Claim) -> tuple[int, Response | None]:
+    """Claim the key: its id, and the kept answer if there is one to replay.
+    Raises 422 for the same key with another request, 409 while it runs."""
+    now = utcnow()
+    ttl = timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
+    with writing(db.engine) as connection:
+        connection.execute(FORGET_BEFORE, {"since": now - ttl})  # their time is up
+    row = {**claim.where, "fingerprint": claim.fingerprint, "time_created": now}
+    for _ in range(3):  # claimed, or seen, within a few rounds of racing
+        try:
+            with writing(db.engine) as connection:
+                return connection.execute(CLAIM, row).scalar_one(), None
+        except IntegrityError:
+            pass  # the key is taken: look at it
+        found = read(db.engine, KEPT, claim.where)
+        if not found:
+            continue  # released meanwhile: claim it again
+        kept = found[0]
+        if kept.fingerprint != claim.fingerprint:
+            raise KeyReused()
+        if kept.status is not None:
+            return kept.id, _replay(kept)
+        if not _stale(kept.time_created, now) or not _take_over(kept, claim, now):
+            raise KeyInUse()
+        return kept.id, None
+    raise KeyInUse()
+
+
+def _stale(claimed_at: datetime, now: datetime) -> bool:
+    return now - claimed_at > timedelta(seconds=STALE_SECONDS)
+
+
+def _take_over(kept: Any, claim: Claim, now: datetime) -> bool:
+    """A claim whose request never finished: ours now, unless another took it."""
+    with writing(db.engine) as connection:
+        taken = connection.execute(
+            TAKE_OVER,
+            {
+                "claim_id": kept.id,
+                "claimed_at": kept.time_created,
+                "now": now,
+                "new_fingerprint": claim.fingerprint,
+            },
+        )
+        return bool(taken.rowcount)
+
+
+def _run_and_keep(claim_id: int, run: Callable[[], Response]) -> Response:
+    try:
+        answer = run()
+    except Problem as problem:
+        answer = render_problem(problem)
+    except BaseException:
+        _release(claim_id)  # a 500: the client may try again
+        raise
+    if answer.status_code in NOT_KEPT:
+        _release(claim_id)
+    else:
+        with writing(db.engine) as connection:
+            connection.execute(
+                KEEP,
+                {
+                    "claim_id": claim_id,
+                    "answer_status": answer.status_code,
+                    "answer_type": answer.headers.get("Content-Type"),
+                    "answer_body": answer.get_data(),
+                },
+            )
+    return answer
+
+
+def _release(claim_id: int) -> None:
+    with writing(db.engine) as connection:
+        connection.execute(RELEASE, {"claim_id": claim_id})
+
+
+def _replay(kept: Any) -> Response:
+    replay = Response(kept.body, status=kept.status, headers={REPLAYED_HEADER: "true"})
+    if kept.content_type:
+        replay.headers["Content-Type"] = kept.content_type
+    else:
+        replay.headers.pop("Content-Type", None)
+    return replay

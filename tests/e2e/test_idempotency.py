@@ -1,0 +1,41 @@
+"""Idempotency keys over real HTTP, with several workers: concurrent requests
+with one key run once; the others get the kept answer or a 409."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from .api_client import TIMEOUT, ShopApi, unique
+
+pytestmark = pytest.mark.e2e
+
+
+def test_concurrent_requests_with_one_key_add_once(api: ShopApi, admin_token: str) -> None:
+    sku = api.new_beer(admin_token)
+    customer = api.new_customer()
+    headers = {**customer.auth, "Idempotency-Key": unique("key")}
+
+    def add() -> requests.Response:
+        return requests.put(
+            f"{api.orders_url}/api/orders/current",
+            json={"sku": sku, "quantity": 1},
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda _: add(), range(10)))
+
+    statuses = sorted(answer.status_code for answer in answers)
+    assert set(statuses) <= {200, 409}, statuses
+    first = [a for a in answers if a.status_code == 200 and "Idempotent-Replayed" not in a.headers]
+    assert len(first) == 1
+    assert all(
+        a.content == first[0].content for a in answers if a.headers.get("Idempotent-Replayed")
+    )
+    [line] = api.current_order_body(customer.token)["beers"]
+    assert line["quantity"] == 1
+    assert add().headers["Idempotent-Replayed"] == "true"  # and afterwards, a replay

@@ -1,0 +1,189 @@
+"""Idempotency keys on orders' three writes: a retried request gets the first
+answer, byte for byte, and nothing runs twice."""
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from orders.models import IdempotencyKey, db
+from servicekit.db import utcnow, writing
+from tests.databases import fresh_app
+
+from .conftest import ALICE, BOB
+
+
+def key(value="k-1", who=ALICE):
+    return {**who, "Idempotency-Key": value}
+
+
+def quantity_in_order(client, who=ALICE):
+    lines = client.get("/api/orders/current", headers=who).json["beers"]
+    return {line["sku"]: line["quantity"] for line in lines}
+
+
+def test_a_retried_add_gets_the_first_answer_byte_for_byte_and_adds_once(client):
+    first = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
+    again = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
+
+    assert first.status_code == again.status_code == 200
+    assert again.get_data() == first.get_data()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.mimetype == "application/json"
+    assert quantity_in_order(client) == {"123456": 1}
+
+
+def test_json_and_a_form_with_the_same_fields_are_the_same_request(client):
+    client.put("/api/orders/current", json={"sku": "123456", "quantity": 2}, headers=key())
+    again = client.put(
+        "/api/orders/current", data={"quantity": "2", "sku": "123456"}, headers=key()
+    )
+
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert quantity_in_order(client) == {"123456": 2}
+
+
+def test_a_removal_by_body_and_by_query_are_the_same_request(client, add):
+    add("123456")
+    first = client.delete("/api/orders/current", json={"sku": "123456"}, headers=key("rm"))
+    add("123456")
+    again = client.delete("/api/orders/current?sku=123456", headers=key("rm"))
+
+    assert first.status_code == again.status_code == 204
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert quantity_in_order(client) == {"123456": 1}  # the second removal did not run
+
+
+def test_the_same_key_with_a_different_request_is_422(client):
+    client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
+
+    response = client.put("/api/orders/current", json={"sku": "123457"}, headers=key())
+
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert quantity_in_order(client) == {"123456": 1}
+
+
+def test_a_key_belongs_to_its_user_and_its_method_and_path(client):
+    client.put("/api/orders/current", json={"sku": "123456"}, headers=key(who=ALICE))
+    bobs = client.put("/api/orders/current", json={"sku": "123456"}, headers=key(who=BOB))
+    removal = client.delete("/api/orders/current?sku=123458", headers=key(who=ALICE))
+
+    assert "Idempotent-Replayed" not in bobs.headers
+    assert removal.status_code == 204 and "Idempotent-Replayed" not in removal.headers
+    assert quantity_in_order(client, BOB) == {"123456": 1}
+
+
+def claim_by_a_request_still_running(app, seconds_ago):
+    with app.app_context(), writing(db.engine) as connection:
+        connection.execute(
+            IdempotencyKey.__table__.insert(),
+            {
+                "user_id": 2,  # Alice
+                "method": "POST",
+                "path": "/api/orders/checkout",
+                "key": "k-1",
+                "fingerprint": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                "time_created": utcnow() - timedelta(seconds=seconds_ago),
+            },
+        )
+
+
+def test_the_same_key_while_its_first_request_runs_is_409_and_runs_nothing(app, client, add):
+    add("123456")
+    claim_by_a_request_still_running(app, seconds_ago=1)
+
+    response = client.post("/api/orders/checkout", headers=key())
+
+    assert response.status_code == 409
+    assert "still running" in response.json["detail"]
+    assert client.get("/api/orders/current", headers=ALICE).json["is_open"] is True
+
+
+def test_a_claim_whose_request_never_finished_is_released_after_60_seconds(app, client, add):
+    add("123456")
+    claim_by_a_request_still_running(app, seconds_ago=61)
+
+    response = client.post("/api/orders/checkout", headers=key())
+
+    assert response.status_code == 200
+    assert response.json["is_open"] is False
+
+
+def test_a_retried_checkout_never_closes_a_second_order(client, add):
+    add("123456")
+    first = client.post("/api/orders/checkout", headers=key("pay"))
+    add("123457")  # a new open order
+
+    again = client.post("/api/orders/checkout", headers=key("pay"))
+
+    assert again.get_data() == first.get_data()
+    assert client.get("/api/orders/current", headers=ALICE).json["is_open"] is True
+    assert quantity_in_order(client) == {"123457": 1}
+
+
+def test_a_503_is_not_kept_so_the_client_may_retry_with_the_same_key(client, beers):
+    beers.down = True
+    unavailable = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
+    beers.down = False
+    retried = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
+
+    assert unavailable.status_code == 503
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
+    assert quantity_in_order(client) == {"123456": 1}
+
+
+def test_a_401_is_not_kept(client):
+    refused = client.put(
+        "/api/orders/current",
+        json={"sku": "123456"},
+        headers={"Authorization": "Bearer nope", "Idempotency-Key": "k-1"},
+    )
+    accepted = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
+
+    assert refused.status_code == 401
+    assert accepted.status_code == 200 and "Idempotent-Replayed" not in accepted.headers
+
+
+def test_a_kept_error_is_replayed_too(client):
+    first = client.put("/api/orders/current", json={"sku": "no-such"}, headers=key())
+    again = client.put("/api/orders/current", json={"sku": "no-such"}, headers=key())
+
+    assert first.status_code == again.status_code == 404
+    assert again.get_data() == first.get_data()
+    assert again.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 256, "tab\there", "ключ"])
+def test_an_invalid_key_is_400_naming_it(client, bad):
+    response = client.put(
+        "/api/orders/current", json={"sku": "123456"}, headers={**ALICE, "Idempotency-Key": bad}
+    )
+
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json["errors"]
+    assert quantity_in_order(client) == {}
+
+
+def test_a_kept_answer_is_forgotten_after_its_time(tmp_path, users, beers):
+    from orders import create_app
+
+    settings = {"IDEMPOTENCY_TTL_SECONDS": 1}
+    with fresh_app(
+        create_app, db, "orders", tmp_path, settings, users_client=users, beers_client=beers
+    ) as app:
+        client = app.test_client()
+        client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
+        time.sleep(1.1)
+        again = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
+
+        assert "Idempotent-Replayed" not in again.headers
+        assert quantity_in_order(client) == {"123456": 2}
+
+
+def test_without_a_key_nothing_changes(client):
+    client.put("/api/orders/current", json={"sku": "123456"}, headers=ALICE)
+    client.put("/api/orders/current", json={"sku": "123456"}, headers=ALICE)
+
+    assert quantity_in_order(client) == {"123456": 2}
