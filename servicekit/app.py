@@ -165,6 +165,12 @@ def upstream_client(app: APIFlask, client_class: type[Client], url_setting: str)
     )
 
 
+RETRY_AFTER_DOC = {
+    "description": "Seconds to wait before trying again (on 429 and 503).",
+    "schema": {"type": "integer"},
+}
+
+
 def document_bodies_and_errors(spec: dict[str, Any] | str) -> dict[str, Any] | str:
     """Say in the OpenAPI document what the code does: every body is JSON or a
     form (urlencoded or multipart), and every error is application/problem+json.
@@ -183,12 +189,16 @@ def document_bodies_and_errors(spec: dict[str, Any] | str) -> dict[str, Any] | s
             operation["responses"].setdefault(
                 "default",
                 {
-                    "description": "Any other error (405, 413, 415, 500, 503, ...).",
+                    "description": "Any other error: 405, 413, 415, 500, or 503 when the "
+                    "service's own database is unavailable (`service`: `<name>-database`).",
                     "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+                    "headers": {"Retry-After": RETRY_AFTER_DOC},
                 },
             )
             for status, response in operation.get("responses", {}).items():
                 body = response.get("content", {})
                 if str(status).startswith(("4", "5")) and "application/json" in body:
                     body[PROBLEM_JSON] = body.pop("application/json")
+                if str(status) in ("429", "503"):
+                    response.setdefault("headers", {}).setdefault("Retry-After", RETRY_AFTER_DOC)
     return spec
