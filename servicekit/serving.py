@@ -39,9 +39,10 @@ GRACE_SECONDS = 10
 THREADS = 128
 BACKPRESSURE = 1024
 HEADER_READ_TIMEOUT_MS = 10_000
-# The most a request line and headers may take; the server itself answers a
+# The most a request line and headers may take (the longest documented query,
+# 1000 SKUs of 64 characters, fits); the server itself answers a
 # bigger head (431, or 414 for the line) with an empty body.
-HEAD_BUFFER_BYTES = 64 * 1024
+HEAD_BUFFER_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True)
