@@ -15,6 +15,7 @@ released after STALE_SECONDS.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,13 +25,11 @@ from typing import Any
 
 import orjson
 from flask import Response, current_app, request
-from marshmallow import fields, validate
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from servicekit.db import Query, read, utcnow, writing
-from servicekit.errors import Problem, render_problem
-from servicekit.schemas import BaseSchema
+from servicekit.errors import Problem, ValidationFailed, render_problem
 from servicekit.upstream import RemoteUser
 
 from .models import IdempotencyKey, db
@@ -41,18 +40,10 @@ STALE_SECONDS = 60
 NOT_KEPT = frozenset({401, 429, 503})  # the client may retry these with the same key
 
 
-class IdempotencyKeyHeader(BaseSchema):
-    key = fields.String(
-        data_key=HEADER,
-        validate=validate.Regexp(
-            r"^[\x20-\x7e]{1,255}\Z", error="1 to 255 printable ASCII characters."
-        ),
-        metadata={
-            "description": "Makes the request safe to retry: the same key with the same "
-            "request gets the first answer again, and nothing runs twice.",
-            "example": "order-2026-12-01-0001",
-        },
-    )
+VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+# Marks an operation whose OpenAPI document gets the Idempotency-Key header
+# (servicekit.app.document_bodies_and_errors adds it).
+IDEMPOTENT = {"x-idempotency-key": True}
 
 
 class KeyReused(Problem):
@@ -127,18 +118,21 @@ KEEP = (
 def idempotent(
     fingerprint: Callable[..., Any],
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """For a view under `with_user` and its inputs (one of them `headers`, from
-    IdempotencyKeyHeader): with a key, the view runs once per key.
+    """For a view under `with_user` and its inputs: with an Idempotency-Key, the
+    view runs once per key (its header read here, not through a schema: it is
+    one string, and on the hot path of adds).
 
     fingerprint(**the view's arguments) gives what identifies the request.
     """
 
     def decorator(view: Callable[..., Response]) -> Callable[..., Response]:
         @wraps(view)
-        def once(*args: Any, headers: dict[str, str], user: RemoteUser, **kwargs: Any) -> Any:
-            key = headers.get("key")
+        def once(*args: Any, user: RemoteUser, **kwargs: Any) -> Any:
+            key = request.headers.get(HEADER)
             if key is None:
                 return view(*args, user=user, **kwargs)
+            if not VALID_KEY.fullmatch(key):
+                raise ValidationFailed({HEADER: ["1 to 255 printable ASCII characters."]})
             identity = orjson.dumps(fingerprint(**kwargs), option=orjson.OPT_SORT_KEYS)
             claim = Claim(
                 user.id, request.method, request.path, key, hashlib.sha256(identity).hexdigest()

@@ -16,7 +16,7 @@ from servicekit.upstream import RemoteUser
 
 from . import domain
 from .beers_client import BeersClient
-from .idempotency import IdempotencyKeyHeader, idempotent
+from .idempotency import IDEMPOTENT, idempotent
 from .schemas import AddBeerIn, OrderOut, RemoveBeerIn, RemoveBeerQuery
 
 bp = ServiceBlueprint("orders", __name__, url_prefix="/api/orders", tag="orders")
@@ -32,6 +32,7 @@ CATALOGUE_ERRORS: ErrorDocs = {
 
 
 KEY_ERRORS: ErrorDocs = {
+    400: "Invalid input, or an Idempotency-Key that is not 1 to 255 printable ASCII characters.",
     422: "This Idempotency-Key was used for a different request.",
 }
 REPLAYED = {
@@ -69,12 +70,12 @@ def current_order(user: RemoteUser) -> domain.OrderView:
 
 @bp.put("/current")
 @with_user
-@bp.input(IdempotencyKeyHeader, location="headers", arg_name="headers")
 @bp.input(AddBeerIn, location="json_or_form", arg_name="item")
 @idempotent(lambda item: {"sku": item["sku"], "quantity": item["quantity"]})
 @bp.output(OrderOut, description="The open order after the beers were added.", headers=REPLAYED)
 @bp.doc(
     security="BearerAuth",
+    extensions=IDEMPOTENT,
     responses=error_responses(
         {
             **CATALOGUE_ERRORS,
@@ -96,7 +97,6 @@ def add_beer(item: dict[str, Any], user: RemoteUser) -> domain.OrderView:
 
 @bp.delete("/current")
 @with_user
-@bp.input(IdempotencyKeyHeader, location="headers", arg_name="headers")
 @bp.input(RemoveBeerQuery, location="query", arg_name="query")
 @bp.input(RemoveBeerIn, location="json_or_form", arg_name="body")
 @idempotent(lambda query, body: {"sku": body.get("sku") or query.get("sku")})
@@ -108,6 +108,7 @@ def add_beer(item: dict[str, Any], user: RemoteUser) -> domain.OrderView:
 )
 @bp.doc(
     security="BearerAuth",
+    extensions=IDEMPOTENT,
     responses=error_responses(
         {**AUTH_ERRORS, **KEY_ERRORS, 409: "The first request with this key is still running."}
     ),
@@ -123,7 +124,6 @@ def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -
 
 @bp.post("/checkout")
 @with_user
-@bp.input(IdempotencyKeyHeader, location="headers", arg_name="headers")
 @idempotent(lambda: {})
 @bp.output(
     OrderOut,
@@ -132,6 +132,7 @@ def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -
 )
 @bp.doc(
     security="BearerAuth",
+    extensions=IDEMPOTENT,
     responses=error_responses(
         {
             **CATALOGUE_ERRORS,

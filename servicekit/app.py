@@ -165,6 +165,16 @@ def upstream_client(app: APIFlask, client_class: type[Client], url_setting: str)
     )
 
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "Makes the request safe to retry: the same key with the same request "
+    "gets the first answer again, and nothing runs twice. 1 to 255 printable ASCII "
+    "characters.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "example": "order-2026-12-01-0001",
+}
 RETRY_AFTER_DOC = {
     "description": "Seconds to wait before trying again (on 429 and 503).",
     "schema": {"type": "integer"},
@@ -181,6 +191,8 @@ def document_bodies_and_errors(spec: dict[str, Any] | str) -> dict[str, Any] | s
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
+            if operation.pop("x-idempotency-key", False):
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
             content = operation.get("requestBody", {}).get("content", {})
             if content:
                 schema = next(iter(content.values())).get("schema", {})

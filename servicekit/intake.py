@@ -40,15 +40,16 @@ def read_request_first() -> None:
     environ = request.environ
     _check_path(environ.get("PATH_INFO", ""))
     query = environ.get("QUERY_STRING", "")
-    if query and not _is_utf8(unquote_to_bytes(query)):
-        raise ValidationFailed({"query": ["Not UTF-8 once percent-decoded."]})
+    if "%" in query or not query.isascii():  # else plain ASCII: nothing to decode
+        if not _is_utf8(unquote_to_bytes(query)):
+            raise ValidationFailed({"query": ["Not UTF-8 once percent-decoded."]})
     if _has_body(environ):
         _check_body()
 
 
 def _check_path(path: str) -> None:
     # WSGI gives the path's bytes as latin-1 characters.
-    if not _is_utf8(path.encode("latin-1", "replace")):
+    if not path.isascii() and not _is_utf8(path.encode("latin-1", "replace")):
         raise ValidationFailed({"path": ["Not UTF-8 once percent-decoded."]})
     if "\x00" in path:
         raise NotFound("No such resource.")
