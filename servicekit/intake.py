@@ -8,15 +8,18 @@ included: a path, query or body that cannot be read is the client's fault, a
   before it reads the answer), JSON nested at most MAX_JSON_DEPTH deep, forms
   in UTF-8.
 
-Field values (NUL characters, numbers in ASCII digits) are the schemas' part
-(servicekit.schemas).
+- a NUL character anywhere (no database stores it alike): 400 naming the
+  field, looked for only where the raw request could hold one.
+
+Numbers in ASCII digits are the schemas' part (servicekit.schemas).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from io import BytesIO
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
 from flask import abort, current_app, request
@@ -43,6 +46,8 @@ def read_request_first() -> None:
     if "%" in query or not query.isascii():  # else plain ASCII: nothing to decode
         if not _is_utf8(unquote_to_bytes(query)):
             raise ValidationFailed({"query": ["Not UTF-8 once percent-decoded."]})
+        if "%00" in query:
+            _refuse_nul(parse_qsl(query, keep_blank_values=True))
     if _has_body(environ):
         _check_body()
 
@@ -73,8 +78,14 @@ def _check_body() -> None:
         raise
     if is_json:
         _check_json(raw)
-    elif not _is_utf8(unquote_to_bytes(raw) if request.mimetype == FORM_TYPES[0] else raw):
+        return
+    urlencoded = request.mimetype == FORM_TYPES[0]
+    if not _is_utf8(unquote_to_bytes(raw) if urlencoded else raw):
         raise UnreadableBody("The form is not UTF-8.")
+    if urlencoded and (b"%00" in raw or b"\x00" in raw):
+        _refuse_nul(parse_qsl(raw.decode(), keep_blank_values=True))
+    elif not urlencoded and b"\x00" in raw:
+        _refuse_nul(request.form.items(multi=True))
 
 
 def _take_chunked_body(environ: dict[str, Any]) -> None:
@@ -96,6 +107,27 @@ def _check_json(raw: bytes) -> None:
         raise UnreadableBody(f"Not JSON: {error.msg}.") from error
     if _depth(document) > MAX_JSON_DEPTH:
         raise UnreadableBody(f"Nested more than {MAX_JSON_DEPTH} levels deep.")
+    if b"\\u0000" in raw:  # how JSON writes a NUL in a string
+        fields = document.items() if isinstance(document, dict) else [("body", document)]
+        _refuse_nul(fields)
+
+
+def _refuse_nul(fields: Iterable[tuple[str, Any]]) -> None:
+    """400 naming each field whose name or value holds a NUL character."""
+    with_nul = sorted({name or "body" for name, value in fields if _has_nul(name, value)})
+    if with_nul:
+        raise ValidationFailed({name: ["Must not contain NUL characters."] for name in with_nul})
+
+
+def _has_nul(*values: Any) -> bool:
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            return True
+        if isinstance(value, list | tuple) and _has_nul(*value):
+            return True
+        if isinstance(value, dict) and _has_nul(*value.keys(), *value.values()):
+            return True
+    return False
 
 
 def _depth(value: Any) -> int:

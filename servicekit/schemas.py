@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from apiflask import Schema
-from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate
+from marshmallow import EXCLUDE, fields, validate
 
 from .db import CENT
 
@@ -64,32 +64,11 @@ def unavailable_doc(*services: str) -> dict[str, Any]:
 
 class BaseSchema(Schema):
     """Fields a schema does not declare are ignored, as forms often carry extras.
-    A NUL character is refused in any field: no database stores it alike."""
+    (A NUL character in any field is refused before a schema sees it:
+    servicekit.intake.)"""
 
     class Meta:
         unknown = EXCLUDE
-
-    @pre_load
-    def refuse_nul_characters(self, data: Any, **kwargs: Any) -> Any:
-        if not hasattr(data, "keys"):
-            return data
-        with_nul = [name for name in self.load_fields if _has_nul(_raw_value(data, name))]
-        if with_nul:
-            raise ValidationError({name: ["Must not contain NUL characters."] for name in with_nul})
-        return data
-
-
-def _raw_value(data: Any, name: str) -> Any:
-    getlist = getattr(data, "getlist", None)
-    return getlist(name) if getlist else data.get(name)
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
 
 
 class WholeNumber(fields.Integer):
