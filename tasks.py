@@ -397,8 +397,9 @@ def fuzz(c: Context, examples: int = 30) -> None:
                 json={"username": "fuzzer", "password": password},
                 timeout=10,
             ).json()["token"]
+            schemathesis = Path(sys.executable).parent / "st"
             done = c.run(
-                f"cd {folder} && {Path(sys.executable).parent / 'st'} run {urls[service]}/api/openapi.json "
+                f"cd {folder} && {schemathesis} run {urls[service]}/api/openapi.json "
                 f"--checks {FUZZ_CHECKS} --max-examples {examples} --seed 1 "
                 f"--header 'Authorization: Bearer {token}' --report junit "
                 f"--report-dir {folder / 'reports' / service}",

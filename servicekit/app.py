@@ -137,7 +137,9 @@ def answer_503_while_the_database_is_down(
 def engine_options(database_url: str) -> dict[str, Any]:
     """Never write bound values (password hashes, tokens) into error logs; give
     PostgreSQL a connect timeout so /ready answers instead of hanging."""
-    options: dict[str, Any] = {"hide_parameters": True}
+    # A request waits at most 5 s for a pooled connection: then the database
+    # counts as unavailable (503), rather than holding a thread for 30 s.
+    options: dict[str, Any] = {"hide_parameters": True, "pool_timeout": 5}
     if database_url.startswith("postgresql"):
         options["connect_args"] = {"connect_timeout": 3}
         options["pool_pre_ping"] = True

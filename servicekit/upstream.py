@@ -32,6 +32,11 @@ RETRIED_ERRORS = frozenset(
     {pycurl.E_COULDNT_CONNECT, pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR}
 )
 RETRY_PAUSE = (0.02, 0.1)  # seconds, at random: concurrent retries do not come back as one
+# Calls waiting on other services at once, in one worker process: the rest of
+# its threads (servicekit.serving.THREADS) stay free for /health and for the
+# requests that need no neighbour, however slow a neighbour gets.
+MAX_WAITING_CALLS = 64
+waiting_calls = threading.BoundedSemaphore(MAX_WAITING_CALLS)
 # Connections are replaced after this many seconds: behind a load balancer (a
 # Kubernetes Service), only new connections reach the pods it adds.
 CONNECTION_LIFETIME = 30
@@ -165,9 +170,25 @@ class ServiceClient:
         short random pause. A read timeout is not retried: the other side may
         still be working on the first.
         """
-        if not self.breaker.allow():
+        if not waiting_calls.acquire(blocking=False):
             self._observe(self.service, endpoint, "refused", 0.0)
-            raise ServiceUnavailable(self.service, "taken for down after repeated failures")
+            raise ServiceUnavailable(self.service, "too many calls are already waiting on it")
+        try:
+            if not self.breaker.allow():  # (if it allows, _call records the outcome)
+                self._observe(self.service, endpoint, "refused", 0.0)
+                raise ServiceUnavailable(self.service, "taken for down after repeated failures")
+            return self._call(method, path, endpoint, headers, params)
+        finally:
+            waiting_calls.release()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        headers: Mapping[str, str] | None,
+        params: Any,
+    ) -> Answer:
         lines = ["Accept: application/json", "Expect:"]
         lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
         request_id = self._request_id()

@@ -293,3 +293,22 @@ def test_the_breaker_does_not_make_concurrent_calls_wait_on_each_other(upstream)
 
     assert time.perf_counter() - started < 0.3 * 2  # together, not one after another
     client.close()
+
+
+def test_calls_beyond_the_waiting_budget_are_refused_at_once(upstream, monkeypatch):
+    import servicekit.upstream
+
+    monkeypatch.setattr(servicekit.upstream, "waiting_calls", threading.BoundedSemaphore(1))
+    upstream.body, upstream.delay = USER, 0.5
+    client = users_client(upstream.url)
+    waiting = threading.Thread(target=client.user_for_token, args=("t0k",))
+    waiting.start()
+    time.sleep(0.1)
+
+    started = time.perf_counter()
+    with pytest.raises(ServiceUnavailable, match="already waiting"):
+        client.user_for_token("t0k")
+    assert time.perf_counter() - started < 0.1
+    waiting.join()
+    assert client.user_for_token("t0k") is not None  # the budget came back
+    client.close()
