@@ -118,15 +118,15 @@ def test_a_long_request_line_is_still_the_applications_to_answer(shop: Shop) -> 
 @pytest.mark.parametrize(
     ("path", "headers", "status"),
     [
-        pytest.param("/api/beers/?" + "sku=123456&" * 20000, {}, 414, id="request line"),
-        pytest.param("/api/beers/", {"X-Padding": "x" * 300_000}, 431, id="headers"),
+        pytest.param("/api/beers/?" + "sku=123456&" * 20000, {}, (414, 431), id="request line"),
+        pytest.param("/api/beers/", {"X-Padding": "x" * 300_000}, (431,), id="headers"),
     ],
 )
 def test_a_head_too_big_for_the_server_is_refused_with_an_empty_body(
-    shop: Shop, path: str, headers: dict[str, str], status: int
+    shop: Shop, path: str, headers: dict[str, str], status: tuple[int, ...]
 ) -> None:
     """The server refuses these before the application sees them (see the README)."""
     response = requests.get(shop.beers.url + path, headers=headers, timeout=TIMEOUT)
 
-    assert response.status_code == status
+    assert response.status_code in status
     assert response.content == b""

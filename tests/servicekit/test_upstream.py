@@ -212,11 +212,7 @@ def breaking_client(url, clock):
 
 
 def test_after_failures_in_a_row_the_breaker_refuses_calls_without_sending_them(upstream):
-    upstream.status = 500
-    client = breaking_client(upstream.url, Clock())
-    for _ in range(3):
-        with pytest.raises(ServiceUnavailable, match="answered 500"):
-            client.user_for_token("t0k")
+    client = opened_breaker(upstream, Clock())
 
     with pytest.raises(ServiceUnavailable, match="taken for down"):
         client.user_for_token("t0k")
@@ -236,13 +232,19 @@ def test_an_answer_below_500_resets_the_count(upstream):
     client.close()
 
 
-def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(upstream):
-    clock = Clock()
+def opened_breaker(upstream, clock):
+    """A client whose breaker three 500s in a row have just opened."""
     upstream.status = 500
     client = breaking_client(upstream.url, clock)
     for _ in range(3):
         with pytest.raises(ServiceUnavailable):
             client.user_for_token("t0k")
+    return client
+
+
+def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(upstream):
+    clock = Clock()
+    client = opened_breaker(upstream, clock)
 
     clock.now = 31
     upstream.status, upstream.body = 200, USER
@@ -254,11 +256,7 @@ def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(upst
 
 def test_a_failed_trial_opens_the_breaker_again_at_once(upstream):
     clock = Clock()
-    upstream.status = 500
-    client = breaking_client(upstream.url, clock)
-    for _ in range(3):
-        with pytest.raises(ServiceUnavailable):
-            client.user_for_token("t0k")
+    client = opened_breaker(upstream, clock)
     clock.now = 31
 
     with pytest.raises(ServiceUnavailable, match="answered 500"):
