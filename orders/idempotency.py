@@ -134,9 +134,9 @@ def idempotent(
             if not VALID_KEY.fullmatch(key):
                 raise ValidationFailed({HEADER: ["1 to 255 printable ASCII characters."]})
             identity = orjson.dumps(fingerprint(**kwargs), option=orjson.OPT_SORT_KEYS)
-            claim = Claim(
-                user.id, request.method, request.path, key, hashlib.sha256(identity).hexdigest()
-            )
+            # The route, not the raw path: /current and /current/ are one resource.
+            path = request.url_rule.rule if request.url_rule else request.path
+            claim = Claim(user.id, request.method, path, key, hashlib.sha256(identity).hexdigest())
             claim_id, kept = _claim(claim)
             if kept is not None:
                 return kept
