@@ -136,7 +136,10 @@ def log_in(
     quota = throttling.quota(key, address, limits)
     if quota.wait_seconds is not None:
         raise TooManyFailures(quota)
-    user = find_user(username)
+    # Read on a connection given back at once: none is held while the password
+    # waits its turn (a flood of logins would empty the pool).
+    found = read(db.engine, LOGIN_OF, {"username_key": key})
+    user = found[0] if found else None
     password_hash = user.password_hash if user else stand_in_hash()
     with password_turn(wait_seconds):
         matches = check_password_hash(password_hash, password)
@@ -157,7 +160,12 @@ class TooManyFailures(Problem):
         )
 
 
-def _new_token(user: User, ttl_seconds: int) -> IssuedToken:
+LOGIN_OF = Query(
+    select(User.id, User.password_hash).where(User.username_key == bindparam("username_key"))
+)
+
+
+def _new_token(user: Any, ttl_seconds: int) -> IssuedToken:
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
     expires_at = now + timedelta(seconds=ttl_seconds)
