@@ -1,7 +1,5 @@
 """What every service has in common, checked on the beers app."""
 
-import sqlite3
-
 import pytest
 import sqlalchemy
 
@@ -241,14 +239,19 @@ def test_made_up_methods_cannot_grow_the_metrics(client):
 @pytest.mark.parametrize(
     "failure",
     [
-        sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")),
-        sqlite3.OperationalError("unable to open database file"),
+        lambda driver: sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("gone")),
+        lambda driver: driver.OperationalError("the database cannot be reached"),
     ],
     ids=["through SQLAlchemy", "from the driver"],
 )
-def test_a_database_that_cannot_be_reached_is_a_503_naming_it(client, monkeypatch, caplog, failure):
+def test_a_database_that_cannot_be_reached_is_a_503_naming_it(
+    app, client, monkeypatch, caplog, failure
+):
+    with app.app_context():
+        driver = db.engine.dialect.loaded_dbapi  # sqlite3 or psycopg
+
     def down(*args, **kwargs):
-        raise failure
+        raise failure(driver)
 
     monkeypatch.setattr(beers.domain, "read", down)
 
