@@ -193,6 +193,7 @@ def test_the_docs_page_allows_its_own_scripts_styles_and_fetches_only(client, pa
     assert response.status_code == 200
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy
+    assert "style-src 'self';" in policy  # Swagger UI needs no inline styles either
     assert "connect-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
     assert "<script>" not in response.get_data(as_text=True)  # nothing inline to allow
