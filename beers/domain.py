@@ -78,12 +78,16 @@ def add_beer(fields: dict[str, Any]) -> Beer:
     return beer
 
 
-def replace_beer(sku: str, fields: dict[str, Any]) -> Beer:
+CHANGEABLE = ("name", "price", "image")
+
+
+def change_beer(sku: str, fields: dict[str, Any]) -> Beer:
+    """Set the changeable fields given (PUT gives them all, PATCH some)."""
     with write_transaction(db.session):
         beer = get_beer(sku)
-        beer.name = fields["name"]
-        beer.price = fields["price"]
-        beer.image = fields["image"]
+        for name in CHANGEABLE:
+            if name in fields:
+                setattr(beer, name, fields[name])
     return beer
 
 

@@ -55,6 +55,25 @@ class BeerReplace(BeerFields):
             raise ValidationError({"sku": [f"Must be {path_sku}, the SKU in the path."]})
 
 
+class BeerPatch(BeerReplace):
+    """PATCH: any of the changeable fields; only those sent change."""
+
+    name = fields.String(validate=validate.Length(min=1, max=255), metadata={"example": "Tuborg"})
+    price = price_field()
+    image = fields.URL(
+        allow_none=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=validate.Length(max=255),
+        metadata={"format": "uri", "description": "An http(s) URL; empty or null removes it."},
+    )
+
+    @validates_schema(skip_on_field_errors=False)
+    def something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not {"name", "price", "image"} & data.keys():
+            raise ValidationError({"body": ["Send at least one of name, price and image."]})
+
+
 class BeerOut(BaseSchema):
     id = fields.Integer()
     sku = fields.String()

@@ -15,7 +15,7 @@ from servicekit.upstream import RemoteUser
 
 from . import domain
 from .models import Beer
-from .schemas import BeerIn, BeerListQuery, BeerOut, BeerReplace
+from .schemas import BeerIn, BeerListQuery, BeerOut, BeerPatch, BeerReplace
 
 bp = ServiceBlueprint("beers", __name__, url_prefix="/api/beers", tag="beers")
 
@@ -73,7 +73,18 @@ def add_beer(fields: dict[str, Any], user: RemoteUser) -> tuple[Beer, int, dict[
 @bp.doc(security="BearerAuth", responses=error_responses(ADMIN_ERRORS))
 def replace_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
     """Replace a beer's name, price and image (administrators only); SKUs never change."""
-    return domain.replace_beer(sku, fields)
+    return domain.change_beer(sku, fields)
+
+
+@bp.patch("/<sku>")
+@with_admin
+@bp.input(BeerPatch, location="json_or_form", arg_name="fields")
+@bp.output(BeerOut, description="The beer as it is now.")
+@bp.doc(security="BearerAuth", responses=error_responses(ADMIN_ERRORS))
+def change_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
+    """Change some of a beer's name, price and image (administrators only): only the
+    fields sent change; an empty or null image removes it. SKUs never change."""
+    return domain.change_beer(sku, fields)
 
 
 @bp.delete("/<sku>")

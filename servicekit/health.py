@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from importlib.resources import files
 
 from apiflask import APIBlueprint
@@ -46,6 +47,20 @@ def health_blueprint(database_answers: Callable[[], bool]) -> APIBlueprint:
     # Swagger UI's own files, shipped inside the flask-swagger-ui package, so
     # the docs page renders with no internet and no CDN.
     swagger_ui_dist = str(files("flask_swagger_ui") / "dist")
+
+    @bp.get("/")
+    def home() -> dict[str, Any]:
+        """What this service is, and where to read about it."""
+        return {
+            "service": current_app.import_name,
+            "version": current_app.version,  # type: ignore[attr-defined]
+            "links": {
+                "docs": DOCS_PATH,
+                "openapi": SPEC_PATH,
+                "health": "/health",
+                "ready": "/ready",
+            },
+        }
 
     @bp.get("/health")
     def health() -> dict[str, str]:

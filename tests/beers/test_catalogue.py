@@ -281,3 +281,50 @@ def test_a_body_that_is_neither_json_nor_a_form_is_a_415(client):
     )
     assert response.status_code == 415
     assert response.mimetype == "application/problem+json"
+
+
+# PATCH: only the fields sent change
+
+
+def test_patching_a_price_changes_only_the_price(client):
+    before = client.get("/api/beers/123456").json
+
+    response = client.patch("/api/beers/123456", json={"price": "1.29"}, headers=ADMIN)
+
+    assert response.status_code == 200
+    assert response.json["price"] == "1.29"
+    assert response.json["name"] == before["name"] == "Бургаско"
+    assert client.get("/api/beers/123456").json["price"] == "1.29"
+
+
+def test_patching_with_a_form_and_removing_the_image(client):
+    client.patch("/api/beers/123456", json={"image": "https://example.com/b.png"}, headers=ADMIN)
+
+    response = client.patch("/api/beers/123456", data={"image": ""}, headers=ADMIN)
+
+    assert response.status_code == 200
+    assert response.json["image"] is None
+
+
+def test_patching_nothing_is_400(client):
+    response = client.patch("/api/beers/123456", json={}, headers=ADMIN)
+
+    assert response.status_code == 400
+    assert "body" in response.json["errors"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [({"price": "1.999"}, "price"), ({"name": ""}, "name"), ({"sku": "999999"}, "sku")],
+)
+def test_a_bad_patch_is_400_naming_the_field_and_changes_nothing(client, fields, bad):
+    response = client.patch("/api/beers/123456", json=fields, headers=ADMIN)
+
+    assert response.status_code == 400
+    assert bad in response.json["errors"]
+    assert client.get("/api/beers/123456").json["price"] == "1.19"
+
+
+def test_patching_needs_an_administrator_and_a_beer(client):
+    assert client.patch("/api/beers/123456", json={"price": "2"}, headers=ALICE).status_code == 403
+    assert client.patch("/api/beers/nope", json={"price": "2"}, headers=ADMIN).status_code == 404

@@ -263,3 +263,19 @@ def test_a_database_that_cannot_be_reached_is_a_503_naming_it(
     assert response.headers["Retry-After"] == "1"
     unavailable = [r for r in caplog.records if "database is unavailable" in r.getMessage()]
     assert len(unavailable) == 1 and unavailable[0].exc_info is None
+
+
+def test_the_root_names_the_service_and_links_to_its_documents(client):
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert response.json == {
+        "service": "beers",
+        "version": "1.0.0",
+        "links": {
+            "docs": "/api/docs",
+            "openapi": "/api/openapi.json",
+            "health": "/health",
+            "ready": "/ready",
+        },
+    }
