@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from importlib.resources import files
+from typing import Any
 
 from apiflask import APIBlueprint
 from flask import Response, current_app, send_from_directory
