@@ -249,22 +249,11 @@ def up(c: Context, host: str = "127.0.0.1", workers: int = 2, base_port: int = 5
     if os.environ.pop("DATABASE_URL", None):
         print("inv up: DATABASE_URL is ignored; set USERS_DATABASE_URL and the like")
     ports = {service: base_port + offset for offset, service in enumerate(PORTS)}
-    reachable_at = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    neighbours = {
-        "USERS_URL": f"http://{reachable_at}:{ports['users']}",
-        "BEERS_URL": f"http://{reachable_at}:{ports['beers']}",
-    }
+    reachable_at = _reachable_at(host)
     database_urls = {svc: os.environ.get(f"{svc.upper()}_DATABASE_URL") for svc in PORTS}
     for service in PORTS:
         setup_service(service, seed="if-empty", database_url=database_urls[service])
-    servers = {
-        service: subprocess.Popen(
-            server_argv(service, host, port, workers),
-            env={**server_env(database_urls[service]), **neighbours},
-            preexec_fn=_stop_when_parent_dies,
-        )
-        for service, port in ports.items()
-    }
+    servers = start_servers(host, ports, database_urls, workers)
     try:
         for service, port in ports.items():
             wait_until_ready(f"http://{reachable_at}:{port}/ready", servers[service])
@@ -278,6 +267,36 @@ def up(c: Context, host: str = "127.0.0.1", workers: int = 2, base_port: int = 5
         print("\nStopping…")
     finally:
         _stop(servers.values())
+
+
+def _reachable_at(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
+
+
+def start_servers(
+    host: str,
+    ports: dict[str, int],
+    database_urls: dict[str, str | None],
+    workers: int,
+    env: dict[str, str] | None = None,
+    logs: Path | None = None,
+) -> dict[str, subprocess.Popen[bytes]]:
+    """A server for each service, each told where its neighbours are, stopped
+    if this process dies; their stderr into `logs`/<service>.log if given."""
+    reachable_at = _reachable_at(host)
+    neighbours = {
+        "USERS_URL": f"http://{reachable_at}:{ports['users']}",
+        "BEERS_URL": f"http://{reachable_at}:{ports['beers']}",
+    }
+    return {
+        service: subprocess.Popen(
+            server_argv(service, host, port, workers),
+            env={**server_env(database_urls[service]), **neighbours, **(env or {})},
+            stderr=(logs / f"{service}.log").open("wb") if logs else None,
+            preexec_fn=_stop_when_parent_dies,
+        )
+        for service, port in ports.items()
+    }
 
 
 def _stop_on_signals() -> None:
@@ -366,8 +385,9 @@ def fuzz(c: Context, examples: int = 30) -> None:
     folder = Path(tempfile.mkdtemp(prefix="shop-fuzz-"))
     ports = {service: free_port() for service in PORTS}
     urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
-    neighbours = {"USERS_URL": urls["users"], "BEERS_URL": urls["beers"]}
-    databases = {service: f"sqlite:///{folder / service}.db" for service in PORTS}
+    databases: dict[str, str | None] = {
+        service: f"sqlite:///{folder / service}.db" for service in PORTS
+    }
     for service in PORTS:
         setup_service(service, seed="yes", database_url=databases[service])
     password = secrets.token_urlsafe(24)
@@ -378,17 +398,10 @@ def fuzz(c: Context, examples: int = 30) -> None:
             {"username": "fuzzer", "email": "fuzzer@example.com", "password": password},
             is_admin=True,
         )
-    servers = [
-        subprocess.Popen(
-            server_argv(service, "127.0.0.1", port, 2),
-            env={**server_env(databases[service]), **neighbours, "SECRET_KEY": "fuzz"},
-            stderr=(folder / f"{service}.log").open("wb"),
-        )
-        for service, port in ports.items()
-    ]
+    servers = start_servers("127.0.0.1", ports, databases, 2, {"SECRET_KEY": "fuzz"}, folder)
     failed = []
     try:
-        for service, server in zip(PORTS, servers, strict=True):
+        for service, server in servers.items():
             wait_until_ready(f"{urls[service]}/ready", server)
         # users last: its logout revokes the token the others are fuzzed with.
         for service in ("beers", "orders", "users"):
@@ -409,7 +422,7 @@ def fuzz(c: Context, examples: int = 30) -> None:
             if done is None or done.failed:
                 failed.append(service)
     finally:
-        _stop(servers)
+        _stop(servers.values())
     if failed:
         raise Exit(f"fuzzing found answers the documents do not allow: {', '.join(failed)}")
     print(f"fuzzed users, beers and orders: every answer as documented ({folder})")

@@ -13,7 +13,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -101,12 +100,6 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def pinned(argv: list[str], core: int) -> list[str]:
     """Pin to one core where the machine has two or more, as the goals assume."""
     if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
@@ -181,7 +174,7 @@ def tree_cpu_seconds(pid: int) -> float:
 @contextmanager
 def running_shop(settings: Settings, folder: Path) -> Iterator[Shop]:
     """Users, beers, orders and the bare Flask servers, served; yields where they are."""
-    from tasks import server_argv, server_env, setup_service, wait_until_ready
+    from tasks import free_port, server_argv, server_env, setup_service, wait_until_ready
 
     names = (*SERVICES, *CEILING_SERVERS)
     ports = {name: free_port() for name in names}
