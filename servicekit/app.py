@@ -10,6 +10,7 @@ from apiflask import APIFlask
 from flask import Flask, Response
 from flask.sessions import SessionInterface
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.engine import make_url
 
 from .config import BaseConfig, load_config
 from .db import database_answers, tune_sqlite, unavailability_errors
@@ -137,9 +138,13 @@ def answer_503_while_the_database_is_down(
 def engine_options(database_url: str) -> dict[str, Any]:
     """Never write bound values (password hashes, tokens) into error logs; give
     PostgreSQL a connect timeout so /ready answers instead of hanging."""
-    # A request waits at most 5 s for a pooled connection: then the database
-    # counts as unavailable (503), rather than holding a thread for 30 s.
-    options: dict[str, Any] = {"hide_parameters": True, "pool_timeout": 5}
+    options: dict[str, Any] = {"hide_parameters": True}
+    url = make_url(database_url)
+    if not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):
+        # A request waits at most 5 s for a pooled connection: then the database
+        # counts as unavailable (503), rather than holding a thread for 30 s.
+        # (An in-memory SQLite database has one connection and no such pool.)
+        options["pool_timeout"] = 5
     if database_url.startswith("postgresql"):
         options["connect_args"] = {"connect_timeout": 3}
         options["pool_pre_ping"] = True

@@ -12,7 +12,7 @@ from servicekit.app import no_content
 from servicekit.auth import bearer_token
 from servicekit.errors import NotFound, Unauthorized
 from servicekit.output import ServiceBlueprint
-from servicekit.schemas import ErrorDocs, error_responses, problem_doc, unavailable_doc
+from servicekit.schemas import ErrorDocs, error_responses, problem_doc
 
 from . import domain
 from .models import User
@@ -22,6 +22,11 @@ from .throttling import Limits, client_address
 bp = ServiceBlueprint("users", __name__, url_prefix="/api/users", tag="users")
 
 TOKEN_ERRORS: ErrorDocs = {401: "The token is missing, unknown, expired or revoked."}
+# (Retry-After on 429 and 503 the spec processor adds to every operation.)
+PASSWORDS_BUSY = problem_doc(
+    "Too many passwords are being checked at once; try again.",
+    service={"type": "string", "enum": ["users"]},
+)
 
 
 @bp.post("/register")
@@ -31,10 +36,7 @@ TOKEN_ERRORS: ErrorDocs = {401: "The token is missing, unknown, expired or revok
     responses=error_responses(
         {
             409: "The username or email is taken (whatever the case).",
-            503: problem_doc(
-                "Too many passwords are being hashed at once; try again.",
-                service={"type": "string", "enum": ["users"]},
-            ),
+            503: PASSWORDS_BUSY,
         }
     )
 )
@@ -77,19 +79,24 @@ RATE_LIMIT_HEADERS = {
         "schema": {"type": "string"},
     },
 }
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 LOGIN_ERRORS = error_responses(
     {
-        401: "Wrong username or password (one answer for both); the failure is counted.",
-        429: "Too many failed logins of this username from this address (or from this "
-        "address at all) within the window: the password was not checked.",
-        503: unavailable_doc("users"),
+        401: {
+            **problem_doc(
+                "Wrong username or password (one answer for both); the failure is counted."
+            ),
+            "headers": dict(RATE_LIMIT_HEADERS),  # each its own: the spec processor adds to it
+        },
+        429: {
+            **problem_doc(
+                "Too many failed logins of this username from this address (or from this "
+                "address at all) within the window: the password was not checked."
+            ),
+            "headers": dict(RATE_LIMIT_HEADERS),  # each its own: the spec processor adds to it
+        },
+        503: PASSWORDS_BUSY,
     }
 )
-LOGIN_ERRORS[401]["headers"] = RATE_LIMIT_HEADERS
-LOGIN_ERRORS[429]["headers"] = {**RATE_LIMIT_HEADERS, **RETRY_AFTER}
-LOGIN_ERRORS[503]["description"] = "Too many passwords are being checked at once; try again."
-LOGIN_ERRORS[503]["headers"] = RETRY_AFTER
 
 
 @bp.post("/login")

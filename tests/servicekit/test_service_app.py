@@ -279,3 +279,10 @@ def test_the_root_names_the_service_and_links_to_its_documents(client):
             "ready": "/ready",
         },
     }
+
+
+def test_an_in_memory_sqlite_database_needs_no_pool_settings():
+    app = create_app({"DATABASE_URL": "sqlite://"}, users_client=FakeUsersClient())
+
+    with app.app_context():
+        assert db.engine.url.database in (None, "")
