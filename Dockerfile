@@ -1,6 +1,10 @@
 # One image for all three services; the command chooses which one runs:
 #   docker run beers-shop users serve --host 0.0.0.0 --port 5001
-FROM python:3.11-slim
+# The base image is a build argument, so a mirror or a local stand-in can take
+# the official image's place:
+#   docker build --build-arg PYTHON_IMAGE=registry.example/python:3.11-slim -t beers-shop .
+ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -8,6 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# Dependencies first: their layer is rebuilt only when requirements.txt changes.
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
@@ -17,10 +22,12 @@ COPY users ./users
 COPY beers ./beers
 COPY orders ./orders
 
-# Never root; the instance folder (SQLite by default) is the only place written
-# besides /tmp (the metrics files of the workers).
-RUN useradd --system --uid 10001 --home-dir /app shop \
-    && mkdir -p /app/instance && chown shop /app/instance
+# Never root, and the code is root's, read-only to the service; the instance
+# folder (SQLite by default) is the only place written besides /tmp (the
+# metrics files of the workers).
+RUN groupadd --gid 10001 shop \
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin shop \
+    && mkdir -p /app/instance && chown shop:shop /app/instance
 USER 10001
 
 EXPOSE 5001 5002 5003
