@@ -1,12 +1,13 @@
-"""The production server every service runs in: granian, over WSGI.
+"""The production server every service runs in: granian, with our front.
 
 `python -m servicekit.serving users --host 127.0.0.1 --port 5001 --workers 2`
 
-granian reads requests in Rust on an event loop and hands the application only
-whole requests, so slow or idle clients hold a socket, never a Python thread.
-Its master process replaces a worker that dies, stops the workers gracefully on
-SIGTERM or SIGINT (requests in flight get GRACE_SECONDS), and here also owns the
-folder where its workers share their metrics.
+granian reads requests in Rust on an event loop; servicekit.front reads their
+bodies on that loop and only then runs the Flask app on a thread, so slow or
+idle clients hold a socket, never a Python thread. granian's master process
+replaces a worker that dies, stops the workers gracefully on SIGTERM or SIGINT
+(requests in flight get GRACE_SECONDS), and here also owns the folder where its
+workers share their metrics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import logging
 import os
 import shutil
 import signal
@@ -22,20 +22,21 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from granian.constants import HTTPModes, Interfaces
+from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import MPServer as Server  # a process per worker
 
+from .front import Front
+
 APP_VARIABLE = "SERVICEKIT_APP"
+THREADS_VARIABLE = "SERVICEKIT_THREADS"
 GRACE_SECONDS = 10
-# Python threads per worker. A request holds one from the moment its head is
-# read until it is answered, while its body trickles in and while it waits on
-# another service or the database: so there are many, started as needed (an
-# idle one ends after 30 s). Idle connections hold no thread, but granian
-# counts open connections against BACKPRESSURE, so that is high.
+# Python threads per worker, started as needed. A request holds one while it
+# waits on another service or the database, so there are many. Idle
+# connections hold none, but granian counts open connections against
+# BACKPRESSURE, so that is high.
 THREADS = 128
 BACKPRESSURE = 1024
 HEADER_READ_TIMEOUT_MS = 10_000
@@ -57,15 +58,17 @@ class ServerSettings:
 def build_server(settings: ServerSettings) -> Server:
     """A granian server for `<app>.create_app()`, not yet serving."""
     quiet = os.environ.get("LOG_LEVEL", "INFO").upper() != "DEBUG"
-    os.environ[APP_VARIABLE] = settings.app  # for worker_app, in each worker
+    # For worker_app, in each worker.
+    os.environ[APP_VARIABLE] = settings.app
+    os.environ[THREADS_VARIABLE] = str(settings.threads)
     server = Server(
         "servicekit.serving:worker_app",
         factory=True,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
+        loop=Loops.uvloop,
         address=settings.host,
         port=settings.port,
         workers=settings.workers,
-        blocking_threads=settings.threads,
         backpressure=BACKPRESSURE,
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(
@@ -84,8 +87,8 @@ def build_server(settings: ServerSettings) -> Server:
     return server
 
 
-def worker_app() -> Any:
-    """The app a worker serves: `<app>.create_app()`. Then everything made so far
+def worker_app() -> Front:
+    """The app a worker serves: `<app>.create_app()` behind the front. Then everything made so far
     (the app, its schemas, SQLAlchemy's metadata) is moved out of the garbage
     collector's sight: it lives as long as the worker, and the collector would
     otherwise walk it again and again while requests come and go."""
@@ -95,18 +98,14 @@ def worker_app() -> Any:
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, lambda signum, frame: os._exit(0))
     app = importlib.import_module(os.environ[APP_VARIABLE]).create_app()
+    front = Front(app, int(os.environ[THREADS_VARIABLE]), app.config["MAX_CONTENT_LENGTH"])
     gc.freeze()
-    return app
+    return front
 
 
 def serve(settings: ServerSettings) -> None:
     """Serve until SIGTERM or SIGINT; then let requests in flight finish."""
-    server = build_server(settings)
-    # granian warns of "quite high" thread counts: ours are on purpose (above).
-    logging.getLogger("_granian").addFilter(
-        lambda record: not record.getMessage().startswith("Configuration allows spawning")
-    )
-    server.serve()
+    build_server(settings).serve()
 
 
 def parse_arguments(argv: Sequence[str]) -> ServerSettings:

@@ -77,3 +77,33 @@ def test_the_breaker_opens_on_a_frozen_neighbour_and_closes_when_it_thaws(
     assert "taken for down" in refused.json()["detail"]
     assert refused_seconds < READ_TIMEOUT / 2  # at once, without a call
     assert trial.status_code == 200
+
+
+def test_health_answers_at_once_while_many_requests_wait_on_a_frozen_neighbour(
+    start_service: StartService,
+) -> None:
+    users = start_service("users", workers=1)
+    orders = start_service(
+        "orders",
+        workers=1,
+        USERS_URL=users.url,
+        UPSTREAM_READ_TIMEOUT=3.0,
+        UPSTREAM_BREAKER_FAILURES=1000,
+    )
+    api = ShopApi(users.url, "http://unused", orders.url)
+    token = api.new_customer().token
+    freeze(users, stop=True)
+    try:
+        waiting = [threading.Thread(target=api.current_order, args=(token,)) for _ in range(20)]
+        for thread in waiting:  # one by one, as requests come on a quiet day
+            thread.start()
+            time.sleep(0.05)
+        health, health_seconds = timed(
+            lambda: requests.get(f"{orders.url}/health", timeout=TIMEOUT)
+        )
+    finally:
+        freeze(users, stop=False)
+    for thread in waiting:
+        thread.join()
+
+    assert health.status_code == 200 and health_seconds < 0.3

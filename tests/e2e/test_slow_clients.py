@@ -14,20 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 
 from .api_client import ShopApi
-from .services import WORKERS, Shop
-
-# A request that arrives while every thread of its worker is busy with a
-# trickling body can wait for one to free: granian grows its thread pool only
-# when more requests queue than it has threads (busy ones included). With
-# four workers a service the trickles spread thin enough; with fewer it is not
-# yet reliable (see the README, Serving).
-pytestmark = pytest.mark.skipif(
-    WORKERS < 4, reason="slow clients: reliable with four workers a service, not yet fewer"
-)
+from .services import Shop
 
 TRICKLING = 64
 IDLE = 500

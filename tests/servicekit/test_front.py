@@ -1,0 +1,152 @@
+"""The front: a request read whole on the event loop becomes PEP 3333's environ,
+and a request that finds no idle thread gets a new one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+from servicekit.front import DRAIN_BYTES, Front, RequestThreads, call_wsgi, wsgi_environ
+
+
+class Headers:
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.pairs = list(pairs)
+
+    def items(self) -> list[tuple[str, str]]:
+        return self.pairs
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return next((value for name, value in self.pairs if name == key), default)
+
+    def __contains__(self, key: str) -> bool:
+        return any(name == key for name, _ in self.pairs)
+
+
+def scope(*headers: tuple[str, str], path: str = "/api/beers/123456") -> Any:
+    return SimpleNamespace(
+        method="POST",
+        path=path,
+        query_string="q=1",
+        server="127.0.0.1:5002",
+        client="[::1]:40000",
+        http_version="1.1",
+        scheme="http",
+        headers=Headers(*headers),
+    )
+
+
+class Body:
+    """What granian's protocol object gives: the body in chunks."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+        self.read = 0
+
+    def __aiter__(self) -> Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self.chunks:
+            raise StopAsyncIteration
+        self.read += 1
+        return self.chunks.pop(0)
+
+
+def test_the_environ_carries_the_request_as_pep_3333_says() -> None:
+    environ = wsgi_environ(
+        scope(
+            ("content-type", "application/json"),
+            ("x-tag", "a"),
+            ("x-tag", "b"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+            ("x-name", "Бургаско"),
+            path="/api/beers/Б",
+        ),
+        b"{}",
+    )
+    assert environ["REQUEST_METHOD"] == "POST"
+    assert environ["PATH_INFO"] == "/api/beers/Б".encode().decode("latin-1")
+    assert environ["QUERY_STRING"] == "q=1"
+    assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("127.0.0.1", "5002")
+    assert environ["REMOTE_ADDR"] == "::1"
+    assert environ["CONTENT_TYPE"] == "application/json"
+    assert environ["HTTP_X_TAG"] == "a,b"
+    assert environ["HTTP_COOKIE"] == "a=1; b=2"
+    assert environ["HTTP_X_NAME"].encode("latin-1").decode() == "Бургаско"
+    assert environ["wsgi.input"].read() == b"{}"
+
+
+def test_a_chunked_body_read_whole_has_a_length_and_no_longer_a_transfer_encoding() -> None:
+    environ = wsgi_environ(scope(("transfer-encoding", "chunked")), b"sku=1")
+    assert environ["CONTENT_LENGTH"] == "5"
+    assert "HTTP_TRANSFER_ENCODING" not in environ
+
+
+def test_a_body_past_the_limit_is_cut_one_byte_past_it_after_draining_a_bounded_amount() -> None:
+    front = Front(lambda environ, start: [], threads=1, max_body_bytes=10)
+    chunk = b"x" * 1024 * 1024
+    body = Body(*[chunk] * 8)
+    read = asyncio.run(front._read_body(scope(("content-length", str(8 * len(chunk)))), body))
+    assert read == b"x" * 11
+    assert body.read == DRAIN_BYTES // len(chunk) + 1  # then it stopped reading
+
+
+def test_no_body_is_read_where_none_is_announced() -> None:
+    front = Front(lambda environ, start: [], threads=1, max_body_bytes=10)
+    body = Body(b"unexpected")
+    assert asyncio.run(front._read_body(scope(), body)) == b""
+    assert body.read == 0
+
+
+def test_a_wsgi_answer_is_collected_whole_and_its_iterable_closed() -> None:
+    closed = []
+
+    class Answer(list[bytes]):
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Answer:
+        start_response("201 CREATED", [("Location", "/api/beers/1")])
+        return Answer([b"{", b"}"])
+
+    assert call_wsgi(app, {}) == (201, [("Location", "/api/beers/1")], b"{}")
+    assert closed == [True]
+
+
+def test_a_request_that_finds_every_thread_busy_gets_a_new_one() -> None:
+    threads = RequestThreads(limit=8)
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def busy() -> None:
+        started.release()
+        release.wait(5)
+
+    for _ in range(3):
+        threads.submit(busy)
+    assert all(started.acquire(timeout=2) for _ in range(3))  # three at once
+
+    done = threading.Event()
+    threads.submit(done.set)  # a lone request while all three are busy
+    assert done.wait(2)
+    release.set()
+
+
+def test_past_the_limit_requests_wait_for_a_thread_to_free() -> None:
+    threads = RequestThreads(limit=2)
+    release = threading.Event()
+    finished = threading.Semaphore(0)
+
+    def busy() -> None:
+        release.wait(5)
+        finished.release()
+
+    for _ in range(5):
+        threads.submit(busy)
+    assert threads._started == 2
+    release.set()
+    assert all(finished.acquire(timeout=2) for _ in range(5))  # the queued three too
