@@ -17,7 +17,7 @@ class BeerFields(BaseSchema):
     """A beer's changeable fields, as PUT replaces them."""
 
     name = fields.String(
-        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Tuborg"}
+        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Бургаско"}
     )
     price = price_field(required=True)
     image = fields.URL(
@@ -26,7 +26,11 @@ class BeerFields(BaseSchema):
         schemes={"http", "https"},
         require_tld=False,
         validate=validate.Length(max=255),
-        metadata={"format": "uri", "description": "An http(s) URL; empty or omitted means none."},
+        metadata={
+            "format": "uri",
+            "description": "An http(s) URL; empty or omitted means none.",
+            "example": None,
+        },
     )
 
     @pre_load
@@ -58,14 +62,18 @@ class BeerReplace(BeerFields):
 class BeerPatch(BeerReplace):
     """PATCH: any of the changeable fields; only those sent change."""
 
-    name = fields.String(validate=validate.Length(min=1, max=255), metadata={"example": "Tuborg"})
+    name = fields.String(validate=validate.Length(min=1, max=255), metadata={"example": "Бургаско"})
     price = price_field()
     image = fields.URL(
         allow_none=True,
         schemes={"http", "https"},
         require_tld=False,
         validate=validate.Length(max=255),
-        metadata={"format": "uri", "description": "An http(s) URL; empty or null removes it."},
+        metadata={
+            "format": "uri",
+            "description": "An http(s) URL; empty or null removes it.",
+            "example": None,
+        },
     )
 
     @validates_schema(skip_on_field_errors=False)
@@ -75,21 +83,28 @@ class BeerPatch(BeerReplace):
 
 
 class BeerOut(BaseSchema):
-    id = fields.Integer()
-    sku = fields.String()
-    name = fields.String()
+    id = fields.Integer(metadata={"example": 1})
+    sku = fields.String(metadata={"example": "123456"})
+    name = fields.String(metadata={"example": "Бургаско"})
     price = Money()
-    image = fields.String(allow_none=True)
+    image = fields.String(allow_none=True, metadata={"example": None})
     time_created = UtcTime()
     time_modified = UtcTime()
 
 
 class BeerListQuery(BaseSchema):
-    limit = WholeNumber(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
-    offset = WholeNumber(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
+    limit = WholeNumber(
+        load_default=100, validate=validate.Range(min=1, max=MAX_PAGE), metadata={"example": 100}
+    )
+    offset = WholeNumber(
+        load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET), metadata={"example": 0}
+    )
     sku = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         load_default=list,
         validate=validate.Length(max=MAX_PAGE),
-        metadata={"description": "Repeat to fetch several beers at once: `?sku=1&sku=2`."},
+        metadata={
+            "description": "Repeat to fetch several beers at once: `?sku=123456&sku=123457`.",
+            "example": ["123456", "123457"],
+        },
     )

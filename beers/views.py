@@ -7,23 +7,31 @@ from typing import Any
 from flask import Response, url_for
 from marshmallow import fields
 
+from servicekit.apidocs import invalid_input_doc, path_examples, problem_doc
 from servicekit.app import no_content
 from servicekit.auth import with_admin
+from servicekit.errors import Conflict, NotFound
 from servicekit.output import ServiceBlueprint
-from servicekit.schemas import ErrorDocs, error_responses, unavailable_doc
 from servicekit.upstream import RemoteUser
 
 from . import domain
 from .models import Beer
 from .schemas import BeerIn, BeerListQuery, BeerOut, BeerPatch, BeerReplace
 
-bp = ServiceBlueprint("beers", __name__, url_prefix="/api/beers", tag="beers")
+bp = ServiceBlueprint(
+    "beers",
+    __name__,
+    url_prefix="/api/beers",
+    tag={
+        "name": "beers",
+        "description": "The catalogue: anyone reads it, administrators change it.",
+    },
+)
 
-ADMIN_ERRORS: ErrorDocs = {
-    401: "The token is missing, unknown, expired or revoked.",
-    403: "The caller is not an administrator.",
-    503: unavailable_doc("users"),
-}
+# (401, 403 and 503 of the administrators' operations: with_admin documents them.)
+NO_SUCH_BEER = problem_doc("No beer has this SKU.", NotFound("No beer has SKU 999999."))
+SKU_IN_PATH = path_examples(sku="123456")
+BAD_PRICE = invalid_input_doc("price", "At most two decimal places.")
 
 
 @bp.get("/")
@@ -32,6 +40,13 @@ ADMIN_ERRORS: ErrorDocs = {
     BeerOut(many=True),
     description="A page of beers in id order.",
     headers={"X-Total-Count": fields.Integer(metadata={"description": "Matches on all pages."})},
+)
+@bp.doc(
+    responses={
+        400: invalid_input_doc(
+            "limit", "Must be greater than or equal to 1 and less than or equal to 1000."
+        )
+    }
 )
 def list_beers(query: dict[str, Any]) -> tuple[list[Any], int, dict[str, str]]:
     """List the catalogue, a page at a time, or the beers with the SKUs asked for."""
@@ -43,6 +58,7 @@ def list_beers(query: dict[str, Any]) -> tuple[list[Any], int, dict[str, str]]:
 
 @bp.get("/<sku>")
 @bp.output(BeerOut, description="The beer.")
+@bp.doc(responses={404: NO_SUCH_BEER}, extensions=SKU_IN_PATH)
 def get_beer(sku: str) -> Any:
     """One beer by SKU."""
     return domain.find_beer(sku)
@@ -58,7 +74,13 @@ def get_beer(sku: str) -> Any:
     headers={"Location": fields.String(metadata={"description": "/api/beers/<sku>"})},
 )
 @bp.doc(
-    security="BearerAuth", responses=error_responses({**ADMIN_ERRORS, 409: "The SKU is taken."})
+    responses={
+        400: BAD_PRICE,
+        409: problem_doc(
+            "The SKU is taken.",
+            Conflict("SKU 123456 is already in the catalogue.", errors={"sku": ["Already taken."]}),
+        ),
+    }
 )
 def add_beer(fields: dict[str, Any], user: RemoteUser) -> tuple[Beer, int, dict[str, str]]:
     """Add a beer to the catalogue (administrators only)."""
@@ -70,7 +92,7 @@ def add_beer(fields: dict[str, Any], user: RemoteUser) -> tuple[Beer, int, dict[
 @with_admin
 @bp.input(BeerReplace, location="json_or_form", arg_name="fields")
 @bp.output(BeerOut, description="The beer as it is now.")
-@bp.doc(security="BearerAuth", responses=error_responses(ADMIN_ERRORS))
+@bp.doc(responses={400: BAD_PRICE, 404: NO_SUCH_BEER}, extensions=SKU_IN_PATH)
 def replace_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
     """Replace a beer's name, price and image (administrators only); SKUs never change."""
     return domain.change_beer(sku, fields)
@@ -80,7 +102,7 @@ def replace_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
 @with_admin
 @bp.input(BeerPatch, location="json_or_form", arg_name="fields")
 @bp.output(BeerOut, description="The beer as it is now.")
-@bp.doc(security="BearerAuth", responses=error_responses(ADMIN_ERRORS))
+@bp.doc(responses={400: BAD_PRICE, 404: NO_SUCH_BEER}, extensions=SKU_IN_PATH)
 def change_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
     """Change some of a beer's name, price and image (administrators only): only the
     fields sent change; an empty or null image removes it. SKUs never change."""
@@ -90,7 +112,7 @@ def change_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
 @bp.delete("/<sku>")
 @with_admin
 @bp.output({}, status_code=204, description="The beer has left the catalogue.")
-@bp.doc(security="BearerAuth", responses=error_responses(ADMIN_ERRORS))
+@bp.doc(responses={404: NO_SUCH_BEER}, extensions=SKU_IN_PATH)
 def delete_beer(sku: str, user: RemoteUser) -> Response:
     """Remove a beer from the catalogue (administrators only)."""
     domain.delete_beer(sku)

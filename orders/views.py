@@ -7,34 +7,40 @@ from typing import Any
 from flask import Response, current_app
 from marshmallow import fields
 
+from servicekit.apidocs import ResponseDoc, path_examples, problem_doc, unavailable_doc
 from servicekit.app import no_content
 from servicekit.auth import with_user
-from servicekit.errors import NotFound, ValidationFailed
+from servicekit.errors import Conflict, NotFound, ValidationFailed
 from servicekit.output import ServiceBlueprint
-from servicekit.schemas import ErrorDocs, error_responses, problem_doc, unavailable_doc
 from servicekit.upstream import RemoteUser
 
 from . import domain
 from .beers_client import BeersClient
-from .idempotency import IDEMPOTENT, idempotent
+from .idempotency import HEADER, IDEMPOTENT, KeyInUse, KeyReused, idempotent
 from .schemas import AddBeerIn, OrderOut, RemoveBeerIn, RemoveBeerQuery
 
-bp = ServiceBlueprint("orders", __name__, url_prefix="/api/orders", tag="orders")
+bp = ServiceBlueprint(
+    "orders",
+    __name__,
+    url_prefix="/api/orders",
+    tag={"name": "orders", "description": "Each user's open order and order history."},
+)
 
-AUTH_ERRORS: ErrorDocs = {
-    401: "The token is missing, unknown, expired or revoked.",
-    503: unavailable_doc("users"),
-}
-CATALOGUE_ERRORS: ErrorDocs = {
-    **AUTH_ERRORS,
-    503: unavailable_doc("users", "beers"),
-}
+# (401, and 503 when users is down: with_user documents them.)
+CATALOGUE_DOWN = unavailable_doc("users", "beers")
+BAD_KEY = ValidationFailed({HEADER: ["1 to 255 printable ASCII characters."]})
+KEY_REUSED = problem_doc("This Idempotency-Key was used for a different request.", KeyReused())
 
 
-KEY_ERRORS: ErrorDocs = {
-    400: "Invalid input, or an Idempotency-Key that is not 1 to 255 printable ASCII characters.",
-    422: "This Idempotency-Key was used for a different request.",
-}
+def invalid_input_or_key(example: ValidationFailed) -> ResponseDoc:
+    """400 of an idempotent operation: its own bad input, or a bad key."""
+    return problem_doc(
+        "Invalid input, or an Idempotency-Key that is not 1 to 255 printable ASCII characters.",
+        example,
+        BAD_KEY,
+    )
+
+
 REPLAYED = {
     "Idempotent-Replayed": fields.String(
         metadata={
@@ -53,7 +59,6 @@ def beers_client() -> BeersClient:
 @bp.get("/")
 @with_user
 @bp.output(OrderOut(many=True), description="The caller's orders, oldest first.")
-@bp.doc(security="BearerAuth", responses=error_responses(AUTH_ERRORS))
 def list_orders(user: RemoteUser) -> list[domain.OrderView]:
     """The caller's orders, the open one included, oldest first."""
     return domain.orders_of(user.id)
@@ -62,7 +67,6 @@ def list_orders(user: RemoteUser) -> list[domain.OrderView]:
 @bp.get("/current")
 @with_user
 @bp.output(OrderOut, description="The open order; an empty one (id null) if none is open.")
-@bp.doc(security="BearerAuth", responses=error_responses(AUTH_ERRORS))
 def current_order(user: RemoteUser) -> domain.OrderView:
     """The caller's open order."""
     return domain.open_order(user.id) or domain.empty_order()
@@ -74,18 +78,34 @@ def current_order(user: RemoteUser) -> domain.OrderView:
 @idempotent(lambda item: {"sku": item["sku"], "quantity": item["quantity"]})
 @bp.output(OrderOut, description="The open order after the beers were added.", headers=REPLAYED)
 @bp.doc(
-    security="BearerAuth",
     extensions=IDEMPOTENT,
-    responses=error_responses(
-        {
-            **CATALOGUE_ERRORS,
-            **KEY_ERRORS,
-            404: "The SKU is not in the catalogue.",
-            409: "The line would hold more than 100000 of the beer (the order is unchanged), "
+    responses={
+        400: invalid_input_or_key(
+            ValidationFailed(
+                {
+                    "quantity": [
+                        "Must be greater than or equal to 1 and less than or equal to 10000."
+                    ]
+                }
+            )
+        ),
+        404: problem_doc(
+            "The SKU is not in the catalogue.",
+            NotFound("No beer has SKU 999999.", errors={"sku": ["Not in the catalogue."]}),
+        ),
+        409: problem_doc(
+            "The line would hold more than 100000 of the beer (the order is unchanged), "
             "or the order changed too often at once (very rare; try again), or the first "
             "request with this Idempotency-Key is still running.",
-        }
-    ),
+            Conflict(
+                f"An order holds at most {domain.MAX_LINE_QUANTITY} of a beer.",
+                errors={"quantity": [f"The line would pass {domain.MAX_LINE_QUANTITY}."]},
+            ),
+            KeyInUse(),
+        ),
+        422: KEY_REUSED,
+        503: CATALOGUE_DOWN,
+    },
 )
 def add_beer(item: dict[str, Any], user: RemoteUser) -> domain.OrderView:
     """Add `quantity` of a beer to the caller's open order (opening one if needed)."""
@@ -107,11 +127,12 @@ def add_beer(item: dict[str, Any], user: RemoteUser) -> domain.OrderView:
     headers=REPLAYED,
 )
 @bp.doc(
-    security="BearerAuth",
     extensions=IDEMPOTENT,
-    responses=error_responses(
-        {**AUTH_ERRORS, **KEY_ERRORS, 409: "The first request with this key is still running."}
-    ),
+    responses={
+        400: invalid_input_or_key(ValidationFailed({"sku": ["Missing data for required field."]})),
+        409: problem_doc("The first request with this key is still running.", KeyInUse()),
+        422: KEY_REUSED,
+    },
 )
 def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -> Response:
     """Remove a beer from the caller's open order; the SKU in the body or the query."""
@@ -131,20 +152,27 @@ def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -
     headers=REPLAYED,
 )
 @bp.doc(
-    security="BearerAuth",
     extensions=IDEMPOTENT,
-    responses=error_responses(
-        {
-            **CATALOGUE_ERRORS,
-            **KEY_ERRORS,
-            409: problem_doc(
-                "The open order is empty (or another request just checked it out), or some "
-                "of its beers left the catalogue: they are named in `skus` and the order "
-                "stays open; or the first request with this Idempotency-Key is still running.",
-                skus={"type": "array", "items": {"type": "string"}},
+    responses={
+        400: problem_doc(
+            "An Idempotency-Key that is not 1 to 255 printable ASCII characters.", BAD_KEY
+        ),
+        409: problem_doc(
+            "The open order is empty (or another request just checked it out), or some "
+            "of its beers left the catalogue: they are named in `skus` and the order "
+            "stays open; or the first request with this Idempotency-Key is still running.",
+            Conflict("Your open order is empty: add beers before checking out."),
+            Conflict(
+                "These beers have left the catalogue: 123457. "
+                "Remove them from your order and check out again.",
+                skus=["123457"],
             ),
-        }
-    ),
+            KeyInUse(),
+            skus={"type": "array", "items": {"type": "string"}},
+        ),
+        422: KEY_REUSED,
+        503: CATALOGUE_DOWN,
+    },
 )
 def checkout(user: RemoteUser) -> domain.OrderView:
     """Check out the open order at the catalogue's current prices."""
@@ -155,8 +183,10 @@ def checkout(user: RemoteUser) -> domain.OrderView:
 @with_user
 @bp.output(OrderOut, description="The order with its lines.")
 @bp.doc(
-    security="BearerAuth",
-    responses=error_responses({**AUTH_ERRORS, 404: "No such order of the caller's."}),
+    responses={
+        404: problem_doc("No such order of the caller's.", NotFound("You have no order 7."))
+    },
+    extensions=path_examples(order_id=1),
 )
 def get_order(order_id: int, user: RemoteUser) -> domain.OrderView:
     """One of the caller's orders; anyone else's is 404."""

@@ -12,14 +12,14 @@ from flask.sessions import SessionInterface
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.engine import make_url
 
+from .apidocs import SPEC_PATH, configure_api_docs
 from .config import BaseConfig, load_config
 from .db import database_answers, tune_sqlite, unavailability_errors
-from .errors import PROBLEM_JSON, DatabaseUnavailable, register_error_handlers, render_problem
-from .health import SPEC_PATH, health_blueprint
-from .intake import FORM_TYPES, read_request_first
+from .errors import DatabaseUnavailable, register_error_handlers, render_problem
+from .health import health_blueprint
+from .intake import read_request_first
 from .observability import Metrics, configure_logging, current_request_id, install_request_tracking
 from .output import OrjsonProvider
-from .schemas import PROBLEM_SCHEMA
 from .upstream import CircuitBreaker, ServiceClient, Timeouts
 
 VERSION = "1.0.0"
@@ -43,16 +43,14 @@ def create_service_app(
         title=f"shop: {service}",
         version=VERSION,
         spec_path=SPEC_PATH,
-        docs_path=None,  # our own page (servicekit.health): nothing inline, for its CSP
+        docs_path=None,  # our own page (servicekit.apidocs): nothing inline, for its CSP
     )
     # `/api/beers` and `/api/beers/` are one resource: no redirect for any method.
     app.url_map.strict_slashes = False
     # `//api/beers/1` names nothing: a 404 where it is, not a redirect.
     app.url_map.merge_slashes = False
     load_config(app, config, f"{service}.db", test_config)
-    app.config["DESCRIPTION"] = description
-    app.config["VALIDATION_ERROR_SCHEMA"] = PROBLEM_SCHEMA
-    app.config["HTTP_ERROR_SCHEMA"] = PROBLEM_SCHEMA
+    configure_api_docs(app, service, description)
     app.json = OrjsonProvider(app)
     app.session_interface = NoSessions()
 
@@ -69,7 +67,6 @@ def create_service_app(
         tune_sqlite(db.engine)
         answer_503_while_the_database_is_down(app, service, unavailability_errors(db.engine))
     app.register_blueprint(health_blueprint(lambda: database_answers(db.engine)))
-    app.spec_processor(document_bodies_and_errors)
     app.wsgi_app = CollectionsWithoutSlash(app)  # type: ignore[method-assign]
     return app
 
@@ -170,54 +167,3 @@ def upstream_client(app: APIFlask, client_class: type[Client], url_setting: str)
             app.config["UPSTREAM_BREAKER_FAILURES"], app.config["UPSTREAM_BREAKER_SECONDS"]
         ),
     )
-
-
-IDEMPOTENCY_KEY_PARAMETER = {
-    "in": "header",
-    "name": "Idempotency-Key",
-    "required": False,
-    "description": "Makes the request safe to retry: the same key with the same request "
-    "gets the first answer again, and nothing runs twice. 1 to 255 printable ASCII "
-    "characters.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
-    "example": "order-2026-12-01-0001",
-}
-RETRY_AFTER_DOC = {
-    "description": "Seconds to wait before trying again (on 429 and 503).",
-    "schema": {"type": "integer"},
-}
-
-
-def document_bodies_and_errors(spec: dict[str, Any] | str) -> dict[str, Any] | str:
-    """Say in the OpenAPI document what the code does: every body is JSON or a
-    form (urlencoded or multipart), and every error is application/problem+json.
-    """
-    if isinstance(spec, str):  # only with SPEC_FORMAT yaml, which no service uses
-        return spec
-    for path_item in spec.get("paths", {}).values():
-        for operation in path_item.values():
-            if not isinstance(operation, dict):
-                continue
-            if operation.pop("x-idempotency-key", False):
-                operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
-            content = operation.get("requestBody", {}).get("content", {})
-            if content:
-                schema = next(iter(content.values())).get("schema", {})
-                for media_type in ("application/json", *FORM_TYPES):
-                    content.setdefault(media_type, {"schema": schema})
-            operation["responses"].setdefault(
-                "default",
-                {
-                    "description": "Any other error: 405, 413, 415, 500, or 503 when the "
-                    "service's own database is unavailable (`service`: `<name>-database`).",
-                    "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
-                    "headers": {"Retry-After": RETRY_AFTER_DOC},
-                },
-            )
-            for status, response in operation.get("responses", {}).items():
-                body = response.get("content", {})
-                if str(status).startswith(("4", "5")) and "application/json" in body:
-                    body[PROBLEM_JSON] = body.pop("application/json")
-                if str(status) in ("429", "503"):
-                    response.setdefault("headers", {}).setdefault("Retry-After", RETRY_AFTER_DOC)
-    return spec

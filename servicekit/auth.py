@@ -8,8 +8,25 @@ from typing import Any
 
 from flask import current_app, request
 
+from .apidocs import bearer_auth_doc, problem_doc, unavailable_doc
 from .errors import Forbidden, Unauthorized
 from .upstream import RemoteUser, UsersClient
+
+TOKEN_NOT_VALID = "The token is unknown, expired or revoked."
+ONLY_ADMINS = "Only administrators may change the catalogue."
+# What with_user and with_admin answer for the view, in its OpenAPI document.
+USER_RESPONSES = {
+    401: problem_doc(
+        "The token is missing, unknown, expired or revoked.",
+        Unauthorized(),
+        Unauthorized(TOKEN_NOT_VALID),
+    ),
+    503: unavailable_doc("users"),
+}
+ADMIN_RESPONSES = {
+    **USER_RESPONSES,
+    403: problem_doc("The caller is not an administrator.", Forbidden(ONLY_ADMINS)),
+}
 
 
 def bearer_token() -> str | None:
@@ -37,7 +54,7 @@ def require_user() -> RemoteUser:
         raise Unauthorized()
     user = users_client().user_for_token(token)
     if user is None:
-        raise Unauthorized("The token is unknown, expired or revoked.")
+        raise Unauthorized(TOKEN_NOT_VALID)
     return user
 
 
@@ -45,29 +62,31 @@ def require_admin() -> RemoteUser:
     """The caller, who must be an administrator; 403 otherwise."""
     user = require_user()
     if not user.is_admin:
-        raise Forbidden("Only administrators may change the catalogue.")
+        raise Forbidden(ONLY_ADMINS)
     return user
 
 
 def with_user(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Pass the caller to the view as `user`; 401 without a valid token.
+    """Pass the caller to the view as `user`; 401 without a valid token. The
+    view's OpenAPI operation says so: BearerAuth, 401 and 503 (users down).
 
-    Put it under the route decorator and above `input`, so that a caller with
-    no valid token hears 401 before any word about the body.
+    Put it under the route decorator and above `input` and `doc`, so that a
+    caller with no valid token hears 401 before any word about the body, and
+    the view's own `doc` is there to add to.
     """
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return view(*args, user=require_user(), **kwargs)
 
-    return wrapper
+    return bearer_auth_doc(USER_RESPONSES)(wrapper)
 
 
 def with_admin(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Like `with_user`, and 403 unless the caller is an administrator."""
+    """Like `with_user`, and 403 (documented too) unless the caller is an administrator."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return view(*args, user=require_admin(), **kwargs)
 
-    return wrapper
+    return bearer_auth_doc(ADMIN_RESPONSES)(wrapper)

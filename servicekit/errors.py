@@ -110,16 +110,30 @@ def problem_response(
     **extra: Any,
 ) -> Response:
     """A problem+json response; the only shape errors leave a service in."""
+    return json_response(
+        problem_body(status, detail, errors=errors, **extra), status, headers, mimetype=PROBLEM_JSON
+    )
+
+
+def problem_body(
+    status: int, detail: str, *, errors: FieldErrors | None = None, **extra: Any
+) -> dict[str, Any]:
+    """What a problem+json response carries (the OpenAPI examples show the same)."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
-        "status": status,
+        "status": int(status),
         "detail": detail,
     }
     if errors:
         body["errors"] = errors
     body.update(extra)
-    return json_response(body, status, headers, mimetype=PROBLEM_JSON)
+    return body
+
+
+def body_of(problem: Problem) -> dict[str, Any]:
+    """The body a problem is rendered with."""
+    return problem_body(problem.status, problem.detail, errors=problem.errors, **problem.extra)
 
 
 def flatten_validation_detail(detail: Mapping[str, Any]) -> FieldErrors:
@@ -166,7 +180,7 @@ def register_error_handlers(app: APIFlask) -> None:
                 return render_problem(ValidationFailed(errors))
         headers = {k: str(v) for k, v in dict(error.headers or {}).items() if k != "Content-Type"}
         return problem_response(
-            error.status_code, _werkzeug_detail(error.status_code), headers=headers
+            error.status_code, http_error_detail(error.status_code), headers=headers
         )
 
     @app.errorhandler(Exception)
@@ -174,10 +188,11 @@ def register_error_handlers(app: APIFlask) -> None:
         if isinstance(error, HTTPException):  # raised outside APIFlask's handlers
             return problem_response(error.code or 500, error.description or error.name)
         log.exception("unhandled error")
-        return problem_response(500, _werkzeug_detail(500))
+        return problem_response(500, http_error_detail(500))
 
 
-def _werkzeug_detail(status: int) -> str:
+def http_error_detail(status: int) -> str:
+    """What a problem says about an error that Werkzeug, not our code, raised."""
     details = {
         400: "The request body could not be read: send valid JSON or a form.",
         404: "No such resource.",

@@ -3,63 +3,32 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from apiflask import Schema
-from marshmallow import EXCLUDE, fields, validate
+from marshmallow import EXCLUDE, ValidationError, fields, validate
 
 from .db import CENT
 
-SKU_PATTERN = r"^(?!\.{1,2}\Z)[A-Za-z0-9_.-]{1,64}\Z"  # \Z: no sneaky final newline
+# Patterns are written as JavaScript reads them too (the OpenAPI document shows
+# them) and matched whole with FullMatch, so no final newline sneaks past `$`.
+SKU_PATTERN = r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$"
 ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,100}")
 ASCII_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 MAX_DIGITS = 15  # more whole digits than any amount of money here
 MAX_PRICE = Decimal("999999.99")
 
-# The shape of an error in the OpenAPI document (RFC 9457 problem details).
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string", "example": "about:blank"},
-        "title": {"type": "string", "example": "Bad Request"},
-        "status": {"type": "integer", "example": 400},
-        "detail": {"type": "string", "example": "Invalid input: price."},
-        "errors": {
-            "type": "object",
-            "description": "For validation errors: every bad field and what is wrong with it.",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            "example": {"price": ["At most two decimal places."]},
-        },
-    },
-}
 
+class FullMatch(validate.Regexp):
+    """Regexp that must match the whole value: `$` then allows no final newline,
+    as in JavaScript, which reads the same pattern in the OpenAPI document."""
 
-def problem_doc(description: str, **members: dict[str, Any]) -> dict[str, Any]:
-    """An error response for the OpenAPI document: a problem with extra members."""
-    schema = {**PROBLEM_SCHEMA, "properties": {**PROBLEM_SCHEMA["properties"], **members}}
-    return {"description": description, "content": {"application/problem+json": {"schema": schema}}}
-
-
-ErrorDocs = Mapping[int, str | dict[str, Any]]  # status -> description or problem_doc()
-
-
-def error_responses(docs: ErrorDocs) -> Any:
-    """`@bp.doc(responses=...)` for errors: a plain description becomes a problem."""
-    return {
-        status: problem_doc(doc) if isinstance(doc, str) else doc for status, doc in docs.items()
-    }
-
-
-def unavailable_doc(*services: str) -> dict[str, Any]:
-    names = " or ".join(services)
-    return problem_doc(
-        f"The {names} service did not answer in time, or failed; nothing was written.",
-        service={"type": "string", "enum": list(services)},
-    )
+    def __call__(self, value: Any) -> Any:  # str, or bytes as Regexp allows
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class BaseSchema(Schema):
@@ -92,9 +61,7 @@ class Sku(fields.String):
     def __init__(self, **kwargs: Any) -> None:
         metadata = {"example": "123456", **kwargs.pop("metadata", {})}
         error = "1 to 64 of the characters A-Z a-z 0-9 _ . - (not . or ..)."
-        super().__init__(
-            validate=validate.Regexp(SKU_PATTERN, error=error), metadata=metadata, **kwargs
-        )
+        super().__init__(validate=FullMatch(SKU_PATTERN, error=error), metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -156,6 +123,10 @@ def price_field(**kwargs: Any) -> Money:
 
 class UtcTime(fields.DateTime):
     """ISO 8601 in UTC with an offset, to the second: 2026-11-28T02:15:36+00:00."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"example": "2026-11-28T02:15:36+00:00", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:

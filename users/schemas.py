@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from servicekit.schemas import BaseSchema, UtcTime
+from servicekit.schemas import BaseSchema, FullMatch, UtcTime
 
 # The 10000 most used passwords, most used first: the head of the list Django
 # ships (django/contrib/auth/common-passwords.txt.gz, made by Royce Williams
@@ -26,9 +26,7 @@ def is_common_password(password: str) -> bool:
     return password.lower() in _common_passwords()
 
 
-USERNAME = validate.Regexp(
-    r"^[A-Za-z0-9_.-]{3,64}\Z", error="3 to 64 of the characters A-Z a-z 0-9 _ . -"
-)
+USERNAME = FullMatch(r"^[A-Za-z0-9_.-]{3,64}$", error="3 to 64 of the characters A-Z a-z 0-9 _ . -")
 NAME = validate.Length(max=255)
 
 
@@ -40,7 +38,10 @@ class RegisterIn(BaseSchema):
     mail = fields.Email(
         load_only=True,
         validate=validate.Length(max=255),
-        metadata={"description": "The original name of `email`, accepted as well."},
+        metadata={
+            "description": "The original name of `email`, accepted as well.",
+            "example": "ivan@example.com",
+        },
     )
     password = fields.String(
         required=True,
@@ -52,8 +53,12 @@ class RegisterIn(BaseSchema):
             "example": "correct horse battery staple",
         },
     )
-    first_name = fields.String(load_default=None, allow_none=True, validate=NAME)
-    last_name = fields.String(load_default=None, allow_none=True, validate=NAME)
+    first_name = fields.String(
+        load_default=None, allow_none=True, validate=NAME, metadata={"example": "Иван"}
+    )
+    last_name = fields.String(
+        load_default=None, allow_none=True, validate=NAME, metadata={"example": "Петров"}
+    )
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def check_email_and_password(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
@@ -76,38 +81,59 @@ class RegisterIn(BaseSchema):
         return data
 
 
+# What a token looks like (secrets.token_urlsafe of 32 bytes); no real one.
+TOKEN_EXAMPLE = "q0vLJ2c8h7Jx4mQyTnB6s1fWdR9eKpA3zUoV5gHiC0E"
+
+
 class ExistsQuery(BaseSchema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    username = fields.String(
+        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "ivan"}
+    )
 
 
 class ExistsOut(BaseSchema):
-    username = fields.String()
-    exists = fields.Boolean()
+    username = fields.String(metadata={"example": "ivan"})
+    exists = fields.Boolean(metadata={"example": True})
 
 
 class LoginIn(BaseSchema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    username = fields.String(
+        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "ivan"}
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(max=1024),
+        metadata={"example": "correct horse battery staple"},
+    )
 
 
 class TokenOut(BaseSchema):
-    token = fields.String(metadata={"description": "Send it as `Authorization: Bearer <token>`."})
+    token = fields.String(
+        metadata={
+            "description": "Send it as `Authorization: Bearer <token>`.",
+            "example": TOKEN_EXAMPLE,
+        }
+    )
     token_type = fields.String(metadata={"example": "Bearer"})
-    expires_at = UtcTime()
+    expires_at = UtcTime(metadata={"example": "2026-11-29T02:15:36+00:00"})
 
 
 class TokenIn(BaseSchema):
     token = fields.String(
-        metadata={"description": "The token, when it is not sent in the Authorization header."},
+        metadata={
+            "description": "The token, when it is not sent in the Authorization header.",
+            "example": TOKEN_EXAMPLE,
+        },
     )
 
 
 class UserOut(BaseSchema):
-    id = fields.Integer()
-    username = fields.String()
-    email = fields.String()
-    first_name = fields.String(allow_none=True)
-    last_name = fields.String(allow_none=True)
-    is_admin = fields.Boolean()
+    id = fields.Integer(metadata={"example": 1})
+    username = fields.String(metadata={"example": "ivan"})
+    email = fields.String(metadata={"example": "ivan@example.com"})
+    first_name = fields.String(allow_none=True, metadata={"example": "Иван"})
+    last_name = fields.String(allow_none=True, metadata={"example": "Петров"})
+    is_admin = fields.Boolean(metadata={"example": False})
     time_registered = UtcTime()
     time_modified = UtcTime()

@@ -8,23 +8,38 @@ from typing import Any
 from flask import Response, current_app, request
 from marshmallow import fields
 
+from servicekit.apidocs import bearer_auth_doc, invalid_input_doc, problem_doc
 from servicekit.app import no_content
-from servicekit.auth import bearer_token
-from servicekit.errors import NotFound, Unauthorized
+from servicekit.auth import TOKEN_NOT_VALID, bearer_token
+from servicekit.errors import Conflict, NotFound, Unauthorized
 from servicekit.output import ServiceBlueprint
-from servicekit.schemas import ErrorDocs, error_responses, problem_doc
 
-from . import domain
+from . import Config, domain
 from .models import User
 from .schemas import ExistsOut, ExistsQuery, LoginIn, RegisterIn, TokenIn, TokenOut, UserOut
-from .throttling import Limits, client_address
+from .throttling import Limits, Quota, client_address
 
-bp = ServiceBlueprint("users", __name__, url_prefix="/api/users", tag="users")
+bp = ServiceBlueprint(
+    "users",
+    __name__,
+    url_prefix="/api/users",
+    tag={"name": "users", "description": "Registration, login and bearer tokens."},
+)
 
-TOKEN_ERRORS: ErrorDocs = {401: "The token is missing, unknown, expired or revoked."}
+# users checks tokens itself (no neighbour to be down): without a valid one, 401.
+TAKES_TOKEN = bearer_auth_doc(
+    {
+        401: problem_doc(
+            "The token is missing, unknown, expired or revoked.",
+            Unauthorized(),
+            Unauthorized(TOKEN_NOT_VALID),
+        )
+    }
+)
 # (Retry-After on 429 and 503 the spec processor adds to every operation.)
 PASSWORDS_BUSY = problem_doc(
     "Too many passwords are being checked at once; try again.",
+    domain.PasswordsBusy(),
     service={"type": "string", "enum": ["users"]},
 )
 
@@ -33,12 +48,14 @@ PASSWORDS_BUSY = problem_doc(
 @bp.input(RegisterIn, location="json_or_form", arg_name="fields")
 @bp.output(UserOut, status_code=201, description="The new user.")
 @bp.doc(
-    responses=error_responses(
-        {
-            409: "The username or email is taken (whatever the case).",
-            503: PASSWORDS_BUSY,
-        }
-    )
+    responses={
+        400: invalid_input_doc("password", "Too common: one of the 10000 most used passwords."),
+        409: problem_doc(
+            "The username or email is taken (whatever the case).",
+            Conflict("Already taken: username.", errors={"username": ["Already taken."]}),
+        ),
+        503: PASSWORDS_BUSY,
+    }
 )
 def register(fields: dict[str, Any]) -> User:
     """Register a user."""
@@ -49,15 +66,15 @@ def register(fields: dict[str, Any]) -> User:
 @bp.input(ExistsQuery, location="query", arg_name="query")
 @bp.output(ExistsOut, description="The username is taken.")
 @bp.doc(
-    responses=error_responses(
-        {
-            404: problem_doc(
-                "No user has this username.",
-                username={"type": "string"},
-                exists={"type": "boolean", "enum": [False]},
-            )
-        }
-    )
+    responses={
+        400: invalid_input_doc("username", "Missing data for required field."),
+        404: problem_doc(
+            "No user has this username.",
+            NotFound("No user is called petar.", username="petar", exists=False),
+            username={"type": "string"},
+            exists={"type": "boolean", "enum": [False]},
+        ),
+    }
 )
 def exists(query: dict[str, str]) -> dict[str, Any]:
     """Tell whether a username is taken (whatever the case)."""
@@ -79,24 +96,36 @@ RATE_LIMIT_HEADERS = {
         "schema": {"type": "string"},
     },
 }
-LOGIN_ERRORS = error_responses(
-    {
-        401: {
-            **problem_doc(
-                "Wrong username or password (one answer for both); the failure is counted."
+LOGIN_ERRORS = {
+    400: invalid_input_doc("password", "Missing data for required field."),
+    401: {
+        **problem_doc(
+            "Wrong username or password (one answer for both); the failure is counted.",
+            Unauthorized("Wrong username or password."),
+        ),
+        "headers": RATE_LIMIT_HEADERS,
+    },
+    429: {
+        **problem_doc(
+            "Too many failed logins of this username from this address (or from this "
+            "address at all) within the window: the password was not checked.",
+            domain.TooManyFailures(
+                Quota(
+                    Limits(
+                        Config.LOGIN_MAX_FAILURES,
+                        Config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+                        Config.LOGIN_WINDOW_SECONDS,
+                    ),
+                    remaining=0,
+                    reset_seconds=540,
+                    wait_seconds=540,
+                )
             ),
-            "headers": dict(RATE_LIMIT_HEADERS),  # each its own: the spec processor adds to it
-        },
-        429: {
-            **problem_doc(
-                "Too many failed logins of this username from this address (or from this "
-                "address at all) within the window: the password was not checked."
-            ),
-            "headers": dict(RATE_LIMIT_HEADERS),  # each its own: the spec processor adds to it
-        },
-        503: PASSWORDS_BUSY,
-    }
-)
+        ),
+        "headers": RATE_LIMIT_HEADERS,
+    },
+    503: PASSWORDS_BUSY,
+}
 
 
 @bp.post("/login")
@@ -137,18 +166,18 @@ def login(credentials: dict[str, str]) -> tuple[dict[str, Any], int, dict[str, s
 @bp.post("/logout")
 @bp.input(TokenIn, location="json_or_form", arg_name="body")
 @bp.output({}, status_code=204, description="The token is revoked.")
-@bp.doc(security="BearerAuth", responses=error_responses(TOKEN_ERRORS))
+@TAKES_TOKEN
 def logout(body: dict[str, str]) -> Response:
     """Log out: revoke the token presented (header, or body field `token`)."""
     if not domain.revoke(_presented_token(body)):
-        raise Unauthorized("The token is unknown, expired or revoked.")
+        raise Unauthorized(TOKEN_NOT_VALID)
     return no_content()
 
 
 @bp.post("/check_token")
 @bp.input(TokenIn, location="json_or_form", arg_name="body")
 @bp.output(UserOut, description="The token's user.")
-@bp.doc(security="BearerAuth", responses=error_responses(TOKEN_ERRORS))
+@TAKES_TOKEN
 def check_token(body: dict[str, str]) -> Any:
     """Tell who a token belongs to (header, or body field `token`)."""
     return _token_user(_presented_token(body))
@@ -156,7 +185,7 @@ def check_token(body: dict[str, str]) -> Any:
 
 @bp.get("/me")
 @bp.output(UserOut, description="The caller.")
-@bp.doc(security="BearerAuth", responses=error_responses(TOKEN_ERRORS))
+@TAKES_TOKEN
 def me() -> Any:
     """The user the token belongs to."""
     token = bearer_token()
@@ -175,5 +204,5 @@ def _presented_token(body: dict[str, str]) -> str:
 def _token_user(token: str) -> Any:
     user = domain.user_for_token(token)
     if user is None:
-        raise Unauthorized("The token is unknown, expired or revoked.")
+        raise Unauthorized(TOKEN_NOT_VALID)
     return user

@@ -117,7 +117,7 @@ def test_metrics_count_requests_by_endpoint_and_status(client):
 def test_the_openapi_document_says_bodies_are_json_or_forms_and_errors_problems(client):
     spec = client.get("/api/openapi.json").json
     assert spec["openapi"].startswith("3.")
-    post = spec["paths"]["/api/beers/"]["post"]
+    post = spec["paths"]["/api/beers"]["post"]
     assert set(post["requestBody"]["content"]) == {
         "application/json",
         "application/x-www-form-urlencoded",
@@ -162,7 +162,7 @@ def test_every_operation_documents_a_problem_for_any_other_error(client):
 
 def test_the_503_of_a_catalogue_change_documents_which_service(client):
     spec = client.get("/api/openapi.json").json
-    problem = spec["paths"]["/api/beers/"]["post"]["responses"]["503"]["content"]
+    problem = spec["paths"]["/api/beers"]["post"]["responses"]["503"]["content"]
     assert "service" in problem["application/problem+json"]["schema"]["properties"]
 
 

@@ -1,0 +1,484 @@
+"""The OpenAPI documents: every answer shown by a true example, every operation
+named and tagged, patterns that JavaScript reads as Python does, and the
+docs decorators of servicekit.auth."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from apiflask import APIBlueprint, APIFlask
+from marshmallow import ValidationError
+
+import beers
+import orders
+import users
+from beers.domain import seed_demo_catalogue
+from servicekit import apidocs
+from servicekit.apidocs import SPEC_PATH, problem_doc
+from servicekit.auth import with_admin, with_user
+from servicekit.errors import NotFound
+from servicekit.schemas import SKU_PATTERN, Sku
+from tests.databases import fresh_app
+from tests.fakes import FakeBeersClient, FakeUsersClient
+from users.schemas import USERNAME
+
+SERVICES = {"users": users, "beers": beers, "orders": orders}
+CLIENTS = {
+    "users": {},
+    "beers": {"users_client": FakeUsersClient()},
+    "orders": {"users_client": FakeUsersClient(), "beers_client": FakeBeersClient()},
+}
+# Regular expression syntax Python reads and JavaScript refuses or reads otherwise.
+PYTHON_ONLY = re.compile(r"\\[AZz]|\(\?P|\(\?#|\(\?[aiLmsux]+[):]|\*\+|\+\+|\?\+")
+ADMIN = {"Authorization": "Bearer admin-token"}
+ALICE = {"Authorization": "Bearer alice-token"}
+
+
+@pytest.fixture(scope="module")
+def documents():
+    """Each service's OpenAPI document, as it serves it."""
+    found = {}
+    for name, service in SERVICES.items():
+        app = service.create_app(
+            {"DATABASE_URL": "sqlite://", "SECRET_KEY": "test"}, **CLIENTS[name]
+        )
+        found[name] = app.test_client().get(SPEC_PATH).json
+    return found
+
+
+def operations(document):
+    for path, path_item in document["paths"].items():
+        for method, operation in path_item.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def every_operation(documents):
+    for name, document in documents.items():
+        for where, operation in operations(document):
+            yield f"{name}: {where}", operation
+
+
+def problem_examples(response):
+    media_type = response["content"]["application/problem+json"]
+    if "example" in media_type:
+        return [media_type["example"]]
+    return [named["value"] for named in media_type.get("examples", {}).values()]
+
+
+def patterns(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from patterns(value)
+
+
+def example_of(schema, components):
+    """The example Swagger UI shows for a schema: its properties' examples, and
+    None where a property has none (Swagger UI would show "string" or 0)."""
+    if "$ref" in schema:
+        return example_of(components[schema["$ref"].rsplit("/", 1)[1]], components)
+    if schema.get("type") == "array":
+        return [example_of(schema["items"], components)]
+    if "properties" in schema:
+        return {name: example_of(prop, components) for name, prop in schema["properties"].items()}
+    return schema.get("example", "no example")
+
+
+# Every response shows an example of its own status.
+
+
+def test_every_error_response_is_a_problem_with_examples_of_its_own_status(documents):
+    for where, operation in every_operation(documents):
+        documented = {status for status in operation["responses"] if status != "default"}
+        for status, response in operation["responses"].items():
+            if not status.startswith(("4", "5")) and status != "default":
+                continue
+            examples = problem_examples(response)
+            assert examples, f"{where} {status}"
+            for example in examples:
+                assert {"type", "title", "status", "detail"} <= example.keys(), where
+                if status == "default":
+                    assert str(example["status"]) not in documented, f"{where}: {example}"
+                else:
+                    assert example["status"] == int(status), f"{where} {status}: {example}"
+
+
+def test_no_problem_shows_the_example_of_another(documents):
+    bad_price = "Invalid input: price."
+    for where, operation in every_operation(documents):
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")) and status != "400":
+                details = [example["detail"] for example in problem_examples(response)]
+                assert bad_price not in details, f"{where} {status}"
+
+
+def test_the_401_names_the_missing_token_and_the_503_the_neighbour(documents):
+    post = documents["beers"]["paths"]["/api/beers"]["post"]["responses"]
+
+    assert "A valid bearer token is required." in [
+        e["detail"] for e in problem_examples(post["401"])
+    ]
+    services = {example["service"] for example in problem_examples(post["503"])}
+    assert services == {"users", "beers-database"}
+    enum = post["503"]["content"]["application/problem+json"]["schema"]["properties"]["service"]
+    assert enum["enum"] == ["users", "beers-database"]
+
+
+def test_success_bodies_and_requests_show_an_example_for_every_field(documents):
+    for name, document in documents.items():
+        components = document["components"]["schemas"]
+        for where, operation in operations(document):
+            bodies = [
+                *operation.get("requestBody", {}).get("content", {}).values(),
+                *(
+                    media_type
+                    for status, response in operation["responses"].items()
+                    if status.startswith("2")
+                    for media_type in response.get("content", {}).values()
+                ),
+            ]
+            for media_type in bodies:
+                shown = json.dumps(example_of(media_type["schema"], components))
+                assert "no example" not in shown, f"{name}: {where}: {shown}"
+            for parameter in operation.get("parameters", []):
+                assert "example" in parameter or "example" in parameter["schema"], (
+                    f"{name}: {where}: {parameter['name']}"
+                )
+
+
+def test_beers_are_shown_from_the_demo_catalogue(documents):
+    document = documents["beers"]
+    components = document["components"]["schemas"]
+    post = document["paths"]["/api/beers"]["post"]
+
+    beer_in = example_of(post["requestBody"]["content"]["application/json"]["schema"], components)
+    beer_out = example_of(
+        post["responses"]["201"]["content"]["application/json"]["schema"], components
+    )
+
+    for shown in (beer_in, beer_out):
+        assert (shown["sku"], shown["name"], shown["price"]) == ("123456", "Бургаско", "1.19")
+
+
+def test_an_order_line_is_shown_with_a_real_quantity(documents):
+    document = documents["orders"]
+    components = document["components"]["schemas"]
+    put = document["paths"]["/api/orders/current"]["put"]
+
+    asked = example_of(put["requestBody"]["content"]["application/json"]["schema"], components)
+    order = example_of(put["responses"]["200"]["content"]["application/json"]["schema"], components)
+
+    assert asked == {"sku": "123456", "quantity": 2}
+    assert order["beers"] == [
+        {
+            "sku": "123456",
+            "name": "Бургаско",
+            "quantity": 2,
+            "unit_price": "1.19",
+            "line_total": "2.38",
+        }
+    ]
+    assert order["total"] == "2.38"
+
+
+# The examples are what the services answer.
+
+
+@pytest.fixture
+def beers_client(tmp_path):
+    create = beers.create_app
+    with fresh_app(
+        create, beers.models.db, "beers", tmp_path, users_client=FakeUsersClient()
+    ) as app:
+        with app.app_context():
+            seed_demo_catalogue()
+        yield app.test_client()
+
+
+@pytest.fixture
+def orders_client(tmp_path):
+    clients = CLIENTS["orders"]
+    with fresh_app(orders.create_app, orders.models.db, "orders", tmp_path, **clients) as app:
+        yield app.test_client()
+
+
+@pytest.fixture
+def users_client(tmp_path):
+    with fresh_app(users.create_app, users.models.db, "users", tmp_path) as app:
+        yield app.test_client()
+
+
+def assert_documented(documents, service, path, method, response):
+    operation = documents[service]["paths"][path][method]
+    documented = operation["responses"][str(response.status_code)]
+    assert response.json in problem_examples(documented), response.json
+
+
+@pytest.mark.parametrize(
+    "method, path, request_kwargs",
+    [
+        ("post", "/api/beers", {"json": {"sku": "9", "name": "Ариана", "price": "1.50"}}),
+        ("post", "/api/beers", {"json": {"name": "Ариана", "price": "1.50"}, "headers": ALICE}),
+        (
+            "post",
+            "/api/beers",
+            {"json": {"sku": "123456", "name": "Бургаско", "price": "1.19"}, "headers": ADMIN},
+        ),
+        (
+            "post",
+            "/api/beers",
+            {"json": {"sku": "9", "name": "Ариана", "price": "1.199"}, "headers": ADMIN},
+        ),
+        ("post", "/api/beers", {"data": '{"sku": "123456"', "content_type": "application/json"}),
+        ("get", "/api/beers/{sku}", {}),
+        ("delete", "/api/beers/{sku}", {"headers": ADMIN}),
+        ("get", "/api/beers", {"query_string": {"limit": "0"}}),
+    ],
+)
+def test_the_beers_examples_are_what_beers_answers(
+    documents, beers_client, method, path, request_kwargs
+):
+    url = path.replace("{sku}", "999999")
+
+    response = getattr(beers_client, method)(url, **request_kwargs)
+
+    assert_documented(documents, "beers", path, method, response)
+
+
+@pytest.mark.parametrize(
+    "method, path, request_kwargs",
+    [
+        ("get", "/api/orders", {}),
+        ("put", "/api/orders/current", {"json": {"sku": "999999"}, "headers": ALICE}),
+        ("put", "/api/orders/current", {"json": {"sku": "1", "quantity": 0}, "headers": ALICE}),
+        ("delete", "/api/orders/current", {"headers": ALICE}),
+        ("post", "/api/orders/checkout", {"headers": ALICE}),
+        (
+            "post",
+            "/api/orders/checkout",
+            {"headers": {**ALICE, "Idempotency-Key": "ключ"}},
+        ),
+        ("get", "/api/orders/{order_id}", {"headers": ALICE}),
+    ],
+)
+def test_the_orders_examples_are_what_orders_answers(
+    documents, orders_client, method, path, request_kwargs
+):
+    url = path.replace("{order_id}", "7")
+
+    response = getattr(orders_client, method)(url, **request_kwargs)
+
+    assert_documented(documents, "orders", path, method, response)
+
+
+@pytest.mark.parametrize(
+    "method, path, request_kwargs",
+    [
+        ("get", "/api/users/exists", {"query_string": {"username": "petar"}}),
+        ("get", "/api/users/exists", {}),
+        ("post", "/api/users/login", {"json": {"username": "petar"}}),
+        ("post", "/api/users/login", {"json": {"username": "petar", "password": "not his"}}),
+        (
+            "post",
+            "/api/users/register",
+            {"json": {"username": "petar", "email": "petar@example.com", "password": "password1"}},
+        ),
+        ("get", "/api/users/me", {}),
+        ("get", "/api/users/me", {"headers": {"Authorization": "Bearer made-up"}}),
+    ],
+)
+def test_the_users_examples_are_what_users_answers(
+    documents, users_client, method, path, request_kwargs
+):
+    response = getattr(users_client, method)(path, **request_kwargs)
+
+    assert_documented(documents, "users", path, method, response)
+
+
+# Names, tags, servers, paths.
+
+
+def test_every_operation_has_a_unique_id_and_a_declared_tag(documents):
+    for name, document in documents.items():
+        declared = {tag["name"] for tag in document["tags"]}
+        ids = [operation["operationId"] for _, operation in operations(document)]
+        assert len(ids) == len(set(ids)), name
+        for where, operation in operations(document):
+            assert operation["tags"] and set(operation["tags"]) <= declared, where
+
+
+def test_every_operation_says_whether_it_needs_a_token(documents):
+    for where, operation in every_operation(documents):
+        needs_token = operation["security"] == [{"BearerAuth": []}]
+        if where != "users: POST /api/users/login":  # whose 401 is a wrong password
+            assert needs_token == ("401" in operation["responses"]), where
+        assert needs_token or operation["security"] == [], where
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_servers_are_relative_whoever_asked_first(name):
+    app = SERVICES[name].create_app(
+        {"DATABASE_URL": "sqlite://", "SECRET_KEY": "test"}, **CLIENTS[name]
+    )
+    client = app.test_client()
+
+    first = client.get(SPEC_PATH, headers={"Host": "first.example:8080"}).json
+    then = client.get(SPEC_PATH, headers={"Host": "127.0.0.1:5002"}).json
+
+    assert first["servers"] == then["servers"] == [{"url": "/"}]
+
+
+def test_no_path_ends_in_a_slash(documents):
+    for name, document in documents.items():
+        for path in document["paths"]:
+            assert not path.endswith("/"), f"{name}: {path}"
+
+
+# Patterns that JavaScript reads as Python does.
+
+
+def test_no_pattern_uses_python_only_syntax(documents):
+    for name, document in documents.items():
+        for pattern in patterns(document):
+            assert not PYTHON_ONLY.search(pattern), f"{name}: {pattern}"
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node, to ask JavaScript itself")
+def test_every_pattern_compiles_in_javascript(documents):
+    found = sorted({pattern for document in documents.values() for pattern in patterns(document)})
+    script = "for (const p of JSON.parse(process.argv[1])) new RegExp(p, 'u');"
+
+    done = subprocess.run([NODE, "-e", script, json.dumps(found)], capture_output=True, text=True)
+
+    assert found and done.returncode == 0, done.stderr
+
+
+SAMPLES = ["123456", "beer_1.5-x", ".", "..", "...", "123456\n", "\n123456", "", "a" * 65, "ab"]
+
+
+@pytest.mark.skipif(NODE is None, reason="needs node, to ask JavaScript itself")
+@pytest.mark.parametrize(
+    "pattern, validator", [(SKU_PATTERN, Sku().validators[0]), (USERNAME.regex.pattern, USERNAME)]
+)
+def test_javascript_and_the_service_take_the_same_values(pattern, validator):
+    script = (
+        "const re = new RegExp(process.argv[1], 'u');"
+        "console.log(JSON.stringify(JSON.parse(process.argv[2]).map((s) => re.test(s))));"
+    )
+    done = subprocess.run(
+        [NODE, "-e", script, pattern, json.dumps(SAMPLES)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert json.loads(done.stdout) == [accepts(validator, sample) for sample in SAMPLES]
+
+
+def accepts(validator, value):
+    try:
+        validator(value)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("value", ["123456\n", "123456\r\n", ".", "..", "", "a" * 65])
+def test_a_sku_with_a_final_newline_or_a_dot_name_is_refused(value):
+    with pytest.raises(ValidationError):
+        Sku().deserialize(value)
+
+
+@pytest.mark.parametrize("value", ["ivan\n", "iv", "ivan petrov"])
+def test_a_username_with_a_final_newline_is_refused(value):
+    with pytest.raises(ValidationError):
+        USERNAME(value)
+
+
+# The decorators document themselves.
+
+
+def tiny_app():
+    app = APIFlask(__name__)
+    app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
+    apidocs.configure_api_docs(app, "tiny", "A tiny service.")
+    bp = APIBlueprint("tiny", __name__, tag="tiny")
+
+    @bp.get("/mine")
+    @with_user
+    @bp.doc(responses={404: problem_doc("None of mine.", NotFound("Nothing is yours."))})
+    def mine(user):
+        return {}
+
+    @bp.delete("/everything")
+    @with_admin
+    def everything(user):
+        return {}
+
+    @bp.get("/public")
+    def public():
+        return {}
+
+    app.register_blueprint(bp)
+    return app
+
+
+def test_with_user_adds_bearer_auth_401_and_503_to_the_views_own():
+    spec = tiny_app().spec
+    mine = spec["paths"]["/mine"]["get"]
+
+    assert mine["security"] == [{"BearerAuth": []}]
+    assert {"401", "404", "503"} <= mine["responses"].keys()
+    assert "403" not in mine["responses"]
+    assert "WWW-Authenticate" in mine["responses"]["401"]["headers"]
+
+
+def test_with_admin_adds_403_too():
+    spec = tiny_app().spec
+    everything = spec["paths"]["/everything"]["delete"]
+
+    assert everything["security"] == [{"BearerAuth": []}]
+    assert {"401", "403", "503"} <= everything["responses"].keys()
+
+
+def test_a_view_without_them_is_public():
+    spec = tiny_app().spec
+    public = spec["paths"]["/public"]["get"]
+
+    assert public["security"] == []
+    assert "401" not in public["responses"]
+
+
+# The linter inv check runs.
+
+
+def test_the_documents_are_written_as_the_services_serve_them(tmp_path, documents):
+    written = apidocs.write_documents(list(SERVICES), tmp_path)
+
+    assert [path.name for path in written] == ["users.json", "beers.json", "orders.json"]
+    assert json.loads((tmp_path / "beers.json").read_text("utf-8")) == documents["beers"]
+
+
+@pytest.mark.skipif(not apidocs.REDOCLY.exists(), reason="needs Redocly's CLI: npm ci")
+def test_the_documents_pass_redocly_lint(tmp_path):
+    assert apidocs.lint(apidocs.write_documents(list(SERVICES), tmp_path)) == 0
+
+
+def test_the_docs_page_is_still_served_under_the_health_blueprint():
+    # servicekit.observability gives the endpoint health.docs its own policy.
+    app = beers.create_app(
+        {"DATABASE_URL": "sqlite://", "SECRET_KEY": "test"}, users_client=FakeUsersClient()
+    )
+    endpoints = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
+
+    assert endpoints["/api/docs"] == endpoints["/api/docs/"] == "health.docs"
