@@ -435,6 +435,7 @@ def check(c: Context) -> None:
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m ruff format --check .")
     c.run(f"{sys.executable} -m mypy")
+    c.run(f"{sys.executable} -m servicekit.apidocs users beers orders")  # OpenAPI: Redocly lint
     manifests = ROOT / "deploy" / "k8s"
     validate = f"{tools / 'kubernetes-validate'} --strict --quiet"
     c.run(f"{validate} {manifests}/*.yaml {manifests}/examples/*.yaml")
