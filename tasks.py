@@ -1,355 +1,282 @@
-"""Run the shop: `inv users setup|serve|create-admin`, `inv beers setup|serve`,
-`inv orders setup|serve`, `inv up`, `inv test`, `inv check`.
+"""The shop's command line: `inv users setup|serve|create-admin|unthrottle`,
+`inv beers setup|serve`, `inv orders setup|serve`, `inv up`, `inv test`,
+`inv check`, `inv fuzz`, `inv bench`. `inv <service> --help` lists its actions.
+
+Only the commands are here; servicekit.launcher knows the services and starts them.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import secrets
-import signal
-import socket
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from getpass import getpass
 from pathlib import Path
 from typing import Any
 
 import requests
-from invoke import Context, Exit, task
+from invoke import Argument, Collection, Context, Exit, Task, task
+
+from servicekit import launcher
+from servicekit.launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
 
 ROOT = Path(__file__).resolve().parent
-PORTS = {"users": 5001, "beers": 5002, "orders": 5003}
-PR_SET_PDEATHSIG = 1  # prctl(2)
-READY_TIMEOUT = 30.0
-
-SERVICE_HELP = {
-    "action": "setup, serve (or, for users, create-admin, unthrottle)",
-    "host": "address to serve on (serve)",
-    "port": "port to serve on (serve); the service's own by default",
-    "workers": "worker processes (serve)",
-    "reset": "drop the service's tables and data first (setup)",
-}
+NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
+USAGE_ERROR = 2  # as for a flag invoke itself does not know
+HELP_WORDS = ("--help", "-h", "help")
 
 
 @contextmanager
-def service_context(service: str, database_url: str | None = None) -> Iterator[Any]:
-    """The service's app context and its db; DATABASE_URL from the environment
-    unless given (the default SQLite file when neither). Connections close after."""
-    if service == "users":
-        from users import create_app
-        from users.models import db
-    elif service == "beers":
-        from beers import create_app
-        from beers.models import db
-    else:
-        from orders import create_app
-        from orders.models import db
-    app = create_app({"DATABASE_URL": database_url} if database_url else None)
-    with app.app_context():
+def one_line_errors(command: str) -> Iterator[None]:
+    """An operator's usual mistakes (a database URL that will not do, a database
+    that cannot be reached, a port in use) as one line and exit status 1. With
+    LOG_LEVEL=DEBUG the traceback too."""
+    try:
+        yield
+    except LaunchError as error:
+        if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+            raise
+        raise Exit(f"{command}: {error}", code=1) from error
+
+
+# The service commands: `inv <service> ACTION [--flags]`.
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A flag of the service commands. Its default, also its type, means "not given"."""
+
+    name: str
+    default: str | int | bool
+    help: str
+    short: str | None = None  # never "h": -h is help everywhere
+
+    @property
+    def placeholder(self) -> str:
+        """How help shows the flag's value: nothing for a switch."""
+        if isinstance(self.default, bool):
+            return ""
+        return " N" if isinstance(self.default, int) else " TEXT"
+
+    def argument(self) -> Argument:
+        names = (self.name, self.short) if self.short else (self.name,)
+        return Argument(names=names, kind=type(self.default), default=self.default, help=self.help)
+
+
+FLAGS = {
+    flag.name: flag
+    for flag in (
+        Flag("host", "", f"address to serve on (default {DEFAULT_HOST})"),
+        Flag("port", 0, "port to serve on (default: the service's own)", "p"),
+        Flag("workers", 0, f"worker processes (default {DEFAULT_WORKERS})", "w"),
+        Flag("reset", False, "drop the service's tables and data first", "r"),
+        Flag("seed", False, "load the demo catalogue too (entries already there are kept)", "s"),
+        Flag("username", "", "who: the administrator, or whose failed logins to forget", "u"),
+        Flag("email", "", "the new administrator's email", "e"),
+        Flag("password", "", "the new administrator's; else $ADMIN_PASSWORD, else asked for"),
+    )
+}
+Flags = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Action:
+    """What `inv <service> ACTION` does, with which flags."""
+
+    name: str
+    summary: str
+    flags: tuple[str, ...]
+    run: Callable[[str, Flags], None]  # given the service's name and every flag's value
+    required: tuple[str, ...] = ()
+
+
+def setup(service: str, flags: Flags) -> None:
+    launcher.setup_service(service, reset=flags["reset"], seed="yes" if flags.get("seed") else "no")
+
+
+def serve(service: str, flags: Flags) -> None:
+    host = flags["host"] or DEFAULT_HOST
+    port = flags["port"] or SERVICES[service].port
+    launcher.check_ports_free(host, {service: port})
+    database_url = os.environ.get("DATABASE_URL")
+    launcher.setup_service(service, database_url=database_url)
+    argv = launcher.server_argv(service, host, port, flags["workers"] or DEFAULT_WORKERS)
+    sys.stdout.flush()
+    # The server takes this process's place, so Ctrl-C and kill reach it.
+    os.execve(argv[0], argv, launcher.server_env(database_url))
+
+
+def create_admin(service: str, flags: Flags) -> None:
+    from users.admin import AdminRefused
+    from users.admin import create_admin as create
+
+    def ask_password() -> str:
+        return flags["password"] or os.environ.get("ADMIN_PASSWORD") or getpass("Password: ")
+
+    launcher.setup_service(service)
+    with launcher.service_context(service):
         try:
-            yield db
-        finally:
-            db.session.remove()
-            db.engine.dispose()
+            print(create(flags["username"], flags["email"], ask_password))
+        except AdminRefused as error:
+            raise Exit(f"inv {service} create-admin: {error}", code=USAGE_ERROR) from error
 
 
-def setup_service(
-    service: str, *, reset: bool = False, seed: str = "no", database_url: str | None = None
-) -> None:
-    """Upgrade the service's database to the latest schema, keeping its rows
-    (dropping everything first with reset).
-
-    seed: for beers, "yes" loads the demo beers whose SKUs are free, "if-empty"
-    only into an empty catalogue.
-    """
-    from servicekit.migrations import UnversionedDatabase, drop_everything, upgrade
-
-    with service_context(service, database_url) as db:
-        if reset:
-            drop_everything(service, db)
-        try:
-            upgrade(service, db)
-        except UnversionedDatabase as error:
-            raise Exit(str(error), code=1) from error
-        if service == "beers" and seed != "no":
-            from beers.domain import catalogue_is_empty, seed_demo_catalogue
-
-            if seed == "yes" or catalogue_is_empty():
-                added = seed_demo_catalogue()
-                print(f"beers: added {added} demo beers to the catalogue")
-        print(f"{service}: database ready at {_safe_url(str(db.engine.url))}")
-
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password, fit to print."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def server_argv(service: str, host: str, port: int, workers: int) -> list[str]:
-    """The production server's command line for one service (or any app module)."""
-    return [sys.executable, "-m", "servicekit.serving", service] + [
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-
-
-def server_env(database_url: str | None) -> dict[str, str]:
-    """The environment one service's server runs in: its own database."""
-    env = dict(os.environ)
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    else:
-        env.pop("DATABASE_URL", None)
-    return env
-
-
-def _service_task(
-    c: Context,
-    service: str,
-    action: str,
-    host: str,
-    port: int,
-    workers: int,
-    reset: bool,
-    seed: bool = False,
-) -> None:
-    if action == "setup":
-        setup_service(service, reset=reset, seed="yes" if seed else "no")
-    elif action == "serve":
-        if reset or seed:
-            raise Exit("--reset and --seed go with setup, not serve", code=2)
-        database_url = os.environ.get("DATABASE_URL")
-        setup_service(service, database_url=database_url)
-        argv = server_argv(service, host, port or PORTS[service], workers)
-        sys.stdout.flush()
-        # The server takes this process's place, so Ctrl-C and kill reach it.
-        os.execve(argv[0], argv, server_env(database_url))
-    else:
-        raise Exit(f"inv {service}: unknown action {action!r}; try setup or serve", code=2)
-
-
-@task(
-    positional=["action"],
-    help={
-        **SERVICE_HELP,
-        "username": "create-admin: the administrator's username; unthrottle: whose failed "
-        "logins to forget",
-        "email": "create-admin: their email (when the user is new)",
-        "password": "create-admin: their password (when the user is new); "
-        "else $ADMIN_PASSWORD, else asked for",
-    },
-)
-def users(
-    c: Context,
-    action: str,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    workers: int = 2,
-    reset: bool = False,
-    username: str = "",
-    email: str = "",
-    password: str = "",
-) -> None:
-    """users: setup, serve, create-admin (create or promote an administrator), or
-    unthrottle (forget a username's failed logins)."""
-    if action == "create-admin":
-        create_admin(username, email, password)
-    elif action == "unthrottle":
-        unthrottle(username)
-    else:
-        _service_task(c, "users", action, host, port, workers, reset)
-
-
-def unthrottle(username: str) -> None:
-    """Forget every failed login of a username, from every address."""
+def unthrottle(service: str, flags: Flags) -> None:
     from users.domain import name_key
     from users.throttling import unthrottle as forget_failures
 
-    if not username:
-        raise Exit("unthrottle: say whose failed logins to forget: --username U", code=2)
-    setup_service("users")
-    with service_context("users"):
-        forgotten = forget_failures(name_key(username))
-    print(f"Forgot {forgotten} failed logins of {username}")
+    launcher.setup_service(service)
+    with launcher.service_context(service):
+        forgotten = forget_failures(name_key(flags["username"]))
+    print(f"Forgot {forgotten} failed logins of {flags['username']}")
 
 
-def create_admin(username: str, email: str, password: str) -> None:
-    """Promote the user to administrator, or create them as one; print no secret."""
-    from marshmallow import ValidationError
+SETUP = Action("setup", "upgrade the database to the latest schema, keeping its rows", (), setup)
+SERVE = Action(
+    "serve", "set up, then serve with granian; Ctrl-C stops it", ("host", "port", "workers"), serve
+)
+# Actions only some services have, besides setup and serve.
+OWN_ACTIONS = {
+    "users": (
+        Action(
+            "create-admin",
+            "create an administrator, or promote an existing user; prints no secret",
+            ("username", "email", "password"),
+            create_admin,
+            required=("username",),
+        ),
+        Action(
+            "unthrottle",
+            "forget every failed login of a username, from every address",
+            ("username",),
+            unthrottle,
+            required=("username",),
+        ),
+    )
+}
 
-    from servicekit.errors import Problem
-    from users.domain import promote_to_admin, register
-    from users.schemas import RegisterIn
 
-    setup_service("users")
-    with service_context("users"):
-        user = promote_to_admin(username)
-        if user is not None:
-            print(f"Promoted {user.username} (id {user.id}) to administrator")
+def actions_of(entry: ServiceEntry) -> dict[str, Action]:
+    setup_flags = ("reset", "seed") if entry.seeds else ("reset",)
+    setup = Action(SETUP.name, SETUP.summary, setup_flags, SETUP.run)
+    actions = (setup, SERVE, *OWN_ACTIONS.get(entry.name, ()))
+    return {action.name: action for action in actions}
+
+
+class ServiceTask(Task):
+    """`inv <service> ACTION [--flags]`, for any service the launcher knows:
+    its flags are those of its actions, and a flag the action does not take is
+    refused rather than ignored."""
+
+    def __init__(self, entry: ServiceEntry) -> None:
+        super().__init__(self.run_action, name=entry.name, positional=["action"])
+        self.service = entry.name
+        self.actions = actions_of(entry)
+        self.__doc__ = f"{entry.name}: {', '.join(self.actions)} (`inv {entry.name} -h` says more)"
+
+    def flag_names(self) -> list[str]:
+        taken = {name for action in self.actions.values() for name in action.flags}
+        return [name for name in FLAGS if name in taken]
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        action = Argument(
+            names=("action",), positional=True, help=", ".join(self.actions) + " (see -h)"
+        )
+        return [action, *(FLAGS[name].argument() for name in self.flag_names())]
+
+    def run_action(self, c: Context, action: str, **flags: Any) -> None:
+        if action in HELP_WORDS:
+            print(self.help_text())
             return
-        password = password or os.environ.get("ADMIN_PASSWORD") or getpass("Password: ")
-        try:
-            fields = RegisterIn().load({"username": username, "email": email, "password": password})
-            user = register(fields, is_admin=True)
-        except ValidationError as error:
-            raise Exit(f"create-admin: invalid input: {error.messages}", code=2) from error
-        except Problem as error:
-            raise Exit(f"create-admin: {error.detail}", code=2) from error
-        print(f"Created administrator {user.username} (id {user.id})")
+        chosen = self.actions.get(action)
+        if chosen is None:
+            raise Exit(
+                f"inv {self.service}: unknown action {action!r}; "
+                f"the actions are {', '.join(self.actions)}",
+                code=USAGE_ERROR,
+            )
+        command = f"inv {self.service} {action}"
+        self.refuse_stray_flags(command, chosen, flags)
+        with one_line_errors(command):
+            chosen.run(self.service, flags)
+
+    def refuse_stray_flags(self, command: str, action: Action, flags: Flags) -> None:
+        given = [name for name, value in flags.items() if value != FLAGS[name].default]
+        stray = [f"--{name}" for name in given if name not in action.flags]
+        if stray:
+            takes = ", ".join(f"--{name}" for name in action.flags) or "no flags"
+            raise Exit(f"{command} takes {takes}, not {', '.join(stray)}", code=USAGE_ERROR)
+        missing = [f"--{name}" for name in action.required if not flags[name]]
+        if missing:
+            raise Exit(f"{command} needs {', '.join(missing)}", code=USAGE_ERROR)
+
+    def help_text(self) -> str:
+        lines = [f"Usage: inv {self.service} ACTION [--flags]", "", "Actions:"]
+        for action in self.actions.values():
+            lines.append(f"  {action.name:14}{action.summary}")
+            for name in action.flags:
+                flag = FLAGS[name]
+                lines.append(f"      --{name + flag.placeholder:18}{flag.help}")
+        lines += ["", f"The database is $DATABASE_URL, else instance/{self.service}.db."]
+        return "\n".join(lines)
 
 
-@task(positional=["action"], help={**SERVICE_HELP, "seed": "load the demo catalogue (setup)"})
-def beers(
-    c: Context,
-    action: str,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    workers: int = 2,
-    reset: bool = False,
-    seed: bool = False,
-) -> None:
-    """beers: setup [--seed] or serve."""
-    _service_task(c, "beers", action, host, port, workers, reset, seed)
-
-
-@task(positional=["action"], help=SERVICE_HELP)
-def orders(
-    c: Context,
-    action: str,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    workers: int = 2,
-    reset: bool = False,
-) -> None:
-    """orders: setup or serve."""
-    _service_task(c, "orders", action, host, port, workers, reset)
+# The shop as a whole.
 
 
 @task(
+    auto_shortflags=False,  # -h is help, not --host
     help={
-        "host": "address to serve on",
-        "workers": "worker processes per service",
-        "base_port": "users' port; beers and orders take the next two",
-    }
+        "host": f"address to serve on (default {DEFAULT_HOST})",
+        "workers": f"worker processes per service (default {DEFAULT_WORKERS})",
+        "base_port": "the first service's port, the others' the next ones "
+        "(default: each its own, users 5001, beers 5002, orders 5003)",
+    },
 )
-def up(c: Context, host: str = "127.0.0.1", workers: int = 2, base_port: int = 5001) -> None:
-    """Set up and start all three services; Ctrl-C stops them."""
-    _stop_on_signals()
+def up(
+    c: Context, host: str = DEFAULT_HOST, workers: int = DEFAULT_WORKERS, base_port: int = 0
+) -> None:
+    """Set up and start every service; Ctrl-C stops them."""
+    launcher.stop_on_signals()
     if os.environ.pop("DATABASE_URL", None):
         print("inv up: DATABASE_URL is ignored; set USERS_DATABASE_URL and the like")
-    ports = {service: base_port + offset for offset, service in enumerate(PORTS)}
-    reachable_at = _reachable_at(host)
-    database_urls = {svc: os.environ.get(f"{svc.upper()}_DATABASE_URL") for svc in PORTS}
-    for service in PORTS:
-        setup_service(service, seed="if-empty", database_url=database_urls[service])
-    servers = start_servers(host, ports, database_urls, workers)
-    try:
-        for service, port in ports.items():
-            wait_until_ready(f"http://{reachable_at}:{port}/ready", servers[service])
-        print("\nThe shop is up (Ctrl-C stops it):")
-        for service, port in ports.items():
-            print(f"  {service:7} http://{reachable_at}:{port}/api/{service}/   docs: /api/docs")
-        while all(server.poll() is None for server in servers.values()):
-            time.sleep(0.5)
-        raise Exit("a service stopped; stopping the others", code=1)
-    except KeyboardInterrupt:
-        print("\nStopping…")
-    finally:
-        _stop(servers.values())
-
-
-def _reachable_at(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
-
-
-def start_servers(
-    host: str,
-    ports: dict[str, int],
-    database_urls: dict[str, str | None],
-    workers: int,
-    env: dict[str, str] | None = None,
-    logs: Path | None = None,
-) -> dict[str, subprocess.Popen[bytes]]:
-    """A server for each service, each told where its neighbours are, stopped
-    if this process dies; their stderr into `logs`/<service>.log if given."""
-    reachable_at = _reachable_at(host)
-    neighbours = {
-        "USERS_URL": f"http://{reachable_at}:{ports['users']}",
-        "BEERS_URL": f"http://{reachable_at}:{ports['beers']}",
+    ports = {
+        name: base_port + offset if base_port else entry.port
+        for offset, (name, entry) in enumerate(SERVICES.items())
     }
-    return {
-        service: subprocess.Popen(
-            server_argv(service, host, port, workers),
-            env={**server_env(database_urls[service]), **neighbours, **(env or {})},
-            stderr=(logs / f"{service}.log").open("wb") if logs else None,
-            preexec_fn=_stop_when_parent_dies,
-        )
-        for service, port in ports.items()
-    }
-
-
-def _stop_on_signals() -> None:
-    """Ctrl-C, a plain kill and a closed terminal (SIGHUP) all stop the shop
-    cleanly, even when this process was started in the background (where
-    SIGINT starts out ignored)."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, interrupt)
-
-
-def _stop_when_parent_dies() -> None:
-    """In a server's process, before it starts: if `inv up` dies without a word
-    (kill -9), the kernel sends the server SIGTERM, so no server is orphaned."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_ready(url: str, server: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until url answers 200; give up when the server exits or time runs out."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if server is not None and server.poll() is not None:
-            raise Exit(f"{url}: the server exited with {server.returncode}", code=1)
+    urls = {name: f"http://{launcher.reachable_at(host)}:{port}" for name, port in ports.items()}
+    database_urls = {name: os.environ.get(f"{name.upper()}_DATABASE_URL") for name in SERVICES}
+    with one_line_errors("inv up"):
+        # Before anything starts: another shop on these ports would answer for ours.
+        launcher.check_ports_free(host, ports)
+        for name in SERVICES:
+            launcher.setup_service(name, seed="if-empty", database_url=database_urls[name])
+        servers = launcher.start_servers(host, ports, database_urls, workers)
         try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise Exit(f"{url} was not ready within {READY_TIMEOUT:.0f} s", code=1)
+            launcher.wait_until_all_ready(servers, urls)
+            print("\nThe shop is up (Ctrl-C stops it):")
+            for name, url in urls.items():
+                print(f"  {name:7} {url}/api/{name}/   docs: /api/docs")
+            while all(server.poll() is None for server in servers.values()):
+                time.sleep(0.5)
+            raise Exit("inv up: a service stopped; stopping the others", code=1)
+        except KeyboardInterrupt:
+            print("\nStopping…")
+        finally:
+            launcher.stop_servers(servers.values())
 
 
-def _stop(servers: Any) -> None:
-    for server in servers:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-    for server in servers:
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+def ensure_newman(c: Context) -> None:
+    """newman (package.json pins it) for the Postman collection's test, installed
+    when it is missing and npm is at hand."""
+    if not NEWMAN.exists() and shutil.which("npm"):
+        c.run(f"cd {ROOT} && npm ci --no-audit --no-fund", pty=False)
 
 
 @task(
@@ -360,6 +287,7 @@ def _stop(servers: Any) -> None:
 )
 def test(c: Context, args: str = "", postgres: bool = False) -> None:
     """Run every test: service tests, then end-to-end over real HTTP."""
+    ensure_newman(c)
     command = f"{sys.executable} -m pytest {args}"
     if not postgres:
         c.run(command, pty=False)
@@ -379,58 +307,68 @@ FUZZ_CHECKS = (
 
 @task(help={"examples": "examples schemathesis makes per operation and phase"})
 def fuzz(c: Context, examples: int = 30) -> None:
-    """Fuzz each service against its own OpenAPI document (schemathesis), all three
-    running on temporary databases: no 5xx but documented 503s, every answer as
+    """Fuzz each service against its own OpenAPI document with schemathesis.
+
+    All run on temporary databases; no 5xx but documented 503s, every answer as
     documented."""
     folder = Path(tempfile.mkdtemp(prefix="shop-fuzz-"))
-    ports = {service: free_port() for service in PORTS}
-    urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
-    databases: dict[str, str | None] = {
-        service: f"sqlite:///{folder / service}.db" for service in PORTS
-    }
-    for service in PORTS:
-        setup_service(service, seed="yes", database_url=databases[service])
+    ports = {name: launcher.free_port() for name in SERVICES}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    databases: dict[str, str | None] = {name: f"sqlite:///{folder / name}.db" for name in SERVICES}
     password = secrets.token_urlsafe(24)
-    with service_context("users", databases["users"]):
-        from users.domain import register
+    with one_line_errors("inv fuzz"):
+        for name in SERVICES:
+            launcher.setup_service(name, seed="yes", database_url=databases[name])
+        with launcher.service_context("users", databases["users"]):
+            from users.domain import register
 
-        register(
-            {"username": "fuzzer", "email": "fuzzer@example.com", "password": password},
-            is_admin=True,
-        )
-    servers = start_servers("127.0.0.1", ports, databases, 2, {"SECRET_KEY": "fuzz"}, folder)
-    failed = []
-    try:
-        for service, server in servers.items():
-            wait_until_ready(f"{urls[service]}/ready", server)
-        # users last: its logout revokes the token the others are fuzzed with.
-        for service in ("beers", "orders", "users"):
-            token = requests.post(
-                f"{urls['users']}/api/users/login",
-                json={"username": "fuzzer", "password": password},
-                timeout=10,
-            ).json()["token"]
-            schemathesis = Path(sys.executable).parent / "st"
-            done = c.run(
-                f"cd {folder} && {schemathesis} run {urls[service]}/api/openapi.json "
-                f"--checks {FUZZ_CHECKS} --max-examples {examples} --seed 1 "
-                f"--header 'Authorization: Bearer {token}' --report junit "
-                f"--report-dir {folder / 'reports' / service}",
-                warn=True,
-                pty=False,
+            register(
+                {"username": "fuzzer", "email": "fuzzer@example.com", "password": password},
+                is_admin=True,
             )
-            if done is None or done.failed:
-                failed.append(service)
-    finally:
-        _stop(servers.values())
+        servers = launcher.start_servers(
+            "127.0.0.1", ports, databases, 2, {"SECRET_KEY": "fuzz"}, folder
+        )
+        try:
+            launcher.wait_until_all_ready(servers, urls)
+            # users last: its logout revokes the token the others are fuzzed with.
+            failed = [
+                name
+                for name in sorted(SERVICES, key=lambda name: name == "users")
+                if not _fuzzed(c, urls, name, password, examples, folder)
+            ]
+        finally:
+            launcher.stop_servers(servers.values())
     if failed:
         raise Exit(f"fuzzing found answers the documents do not allow: {', '.join(failed)}")
-    print(f"fuzzed users, beers and orders: every answer as documented ({folder})")
+    print(f"fuzzed {', '.join(SERVICES)}: every answer as documented ({folder})")
+
+
+def _fuzzed(
+    c: Context, urls: Mapping[str, str], service: str, password: str, examples: int, folder: Path
+) -> bool:
+    """Whether schemathesis found every answer of the service as documented."""
+    token = requests.post(
+        f"{urls['users']}/api/users/login",
+        json={"username": "fuzzer", "password": password},
+        timeout=10,
+    ).json()["token"]
+    schemathesis = Path(sys.executable).parent / "st"
+    done = c.run(
+        f"cd {folder} && {schemathesis} run {urls[service]}/api/openapi.json "
+        f"--checks {FUZZ_CHECKS} --max-examples {examples} --seed 1 "
+        f"--header 'Authorization: Bearer {token}' --report junit "
+        f"--report-dir {folder / 'reports' / service}",
+        warn=True,
+        pty=False,
+    )
+    return done is not None and not done.failed
 
 
 @task
 def check(c: Context) -> None:
     """Lint, format check, type check, and the deployment files against their schemas."""
+    ensure_newman(c)
     tools = Path(sys.executable).parent
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m ruff format --check .")
@@ -473,4 +411,11 @@ def bench(
     settings = Settings(duration=duration, workers=workers, only=chosen)
     if quick:
         settings = Settings(duration=1, connections=(4,), workers=workers, warmup=0, users=16)
-    main(settings, ROOT / "bench" / "RESULTS.md" if record else None)
+    with one_line_errors("inv bench"):
+        main(settings, ROOT / "bench" / "RESULTS.md" if record else None)
+
+
+# Every task above, and a task per service the launcher knows.
+ns = Collection.from_module(sys.modules[__name__])
+for entry in SERVICES.values():
+    ns.add_task(ServiceTask(entry))

@@ -110,7 +110,7 @@ def pinned(argv: list[str], core: int) -> list[str]:
 def ceiling_argv(server: str, port: int, workers: int) -> list[str]:
     """A bare Flask app under one of CEILING_SERVERS."""
     if server == "hello (granian)":
-        from tasks import server_argv
+        from servicekit.launcher import server_argv
 
         return server_argv("bench.hello", "127.0.0.1", port, workers)
     worker_class = "gthread" if "gthread" in server else "sync"
@@ -174,7 +174,13 @@ def tree_cpu_seconds(pid: int) -> float:
 @contextmanager
 def running_shop(settings: Settings, folder: Path) -> Iterator[Shop]:
     """Users, beers, orders and the bare Flask servers, served; yields where they are."""
-    from tasks import free_port, server_argv, server_env, setup_service, wait_until_ready
+    from servicekit.launcher import (
+        free_port,
+        server_argv,
+        server_env,
+        setup_service,
+        wait_until_ready,
+    )
 
     names = (*SERVICES, *CEILING_SERVERS)
     ports = {name: free_port() for name in names}
@@ -217,7 +223,7 @@ def make_users(folder: Path, count: int) -> list[str]:
     from werkzeug.security import generate_password_hash
 
     from servicekit.db import write_transaction
-    from tasks import service_context
+    from servicekit.launcher import service_context
     from users.domain import name_key, token_digest
     from users.models import Token, User
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.sansio.scaffold import find_package
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def load_config(
     if app.config["FLASK_SERVER_NAME"]:
         app.config["SERVER_NAME"] = app.config["FLASK_SERVER_NAME"]
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(
-        app.config["DATABASE_URL"] or _default_sqlite_url(app, database_name)
+        app.config["DATABASE_URL"] or default_sqlite_url(Path(app.instance_path), database_name)
     )
 
 
@@ -94,7 +95,26 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def _default_sqlite_url(app: Flask, database_name: str) -> str:
-    instance = Path(app.instance_path)
+def default_sqlite_url(instance: Path, database_name: str) -> str:
+    """A SQLite file in the app's instance folder (made if missing)."""
     instance.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{instance / database_name}"
+
+
+def service_database_url(service: str, configured: str | None = None) -> str:
+    """The SQLAlchemy URL of the service's database as its app finds it, without
+    making the app: `configured`, else $DATABASE_URL, else `<service>.db` in the
+    instance folder Flask gives the service's package."""
+    return sqlalchemy_url(
+        configured
+        or os.environ.get("DATABASE_URL")
+        or default_sqlite_url(instance_folder(service), f"{service}.db")
+    )
+
+
+def instance_folder(import_name: str) -> Path:
+    """Flask's instance folder for an app of this package (Flask's own rule)."""
+    prefix, package_path = find_package(import_name)
+    if prefix is None:
+        return Path(package_path) / "instance"
+    return Path(prefix) / "var" / f"{import_name}-instance"

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, DateTime, Engine, Select, event, exc, text
+from sqlalchemy import (
+    URL,
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    create_engine,
+    event,
+    exc,
+    make_url,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.sql.expression import Executable
@@ -250,3 +264,111 @@ def database_answers(engine: Engine) -> bool:
     except Exception:  # any failure means "not ready", whatever the driver raised
         return False
     return True
+
+
+class DatabaseProblem(Exception):
+    """A service's database cannot be used as configured. The message is one line
+    an operator can act on, with the password left out."""
+
+
+class UnsupportedDatabaseURL(DatabaseProblem):
+    """The URL names no database, or one the shop does not run on."""
+
+
+class DatabaseUnreachable(DatabaseProblem):
+    """The database server does not answer, or refuses the credentials."""
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A database the shop runs on: SQLAlchemy's backend and driver names."""
+
+    backend: str
+    driver: str
+    example: str
+
+    def installed(self) -> bool:
+        try:
+            make_url(f"{self.backend}+{self.driver}://").get_dialect().import_dbapi()
+        except ImportError:
+            return False
+        return True
+
+
+# Only these: the migrations and the hot reads are written and tested for them.
+SUPPORTED_DRIVERS = (
+    Driver("sqlite", "pysqlite", "sqlite:///path/to/file.db"),
+    Driver("postgresql", "psycopg", "postgresql://user:password@host:5432/name"),
+)
+CONNECT_TIMEOUT_SECONDS = 3
+# `scheme://user:password@`, for hiding the password of a URL that does not parse.
+_CREDENTIALS = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def printable_url(url: str | URL) -> str:
+    """The URL with its password replaced by ***, even when it does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (exc.ArgumentError, ValueError):
+        return _CREDENTIALS.sub(r"\1***@", str(url))
+
+
+def installed_drivers() -> str:
+    """The supported drivers that are installed, each with an example URL."""
+    installed = [driver for driver in SUPPORTED_DRIVERS if driver.installed()]
+    return ", ".join(f"{driver.backend} ({driver.example})" for driver in installed) or "none"
+
+
+def supported_url(url: str) -> URL:
+    """The parsed URL, if it names a database the shop runs on with a driver
+    that is installed; UnsupportedDatabaseURL otherwise."""
+    try:
+        parsed = make_url(url)
+    except (exc.ArgumentError, ValueError) as error:
+        raise UnsupportedDatabaseURL(
+            f"{printable_url(url)!r} is not a database URL; "
+            f"the installed drivers are {installed_drivers()}"
+        ) from error
+    backends = {driver.backend: driver for driver in SUPPORTED_DRIVERS}
+    supported = backends.get(parsed.get_backend_name())
+    if (
+        supported is None
+        or parsed.get_driver_name() != supported.driver
+        or not supported.installed()
+    ):
+        raise UnsupportedDatabaseURL(
+            f"{printable_url(parsed)}: {parsed.drivername} is not supported; "
+            f"the installed drivers are {installed_drivers()}"
+        )
+    return parsed
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on the database at `url`, once it has answered: a supported
+    driver (UnsupportedDatabaseURL), a server that takes the credentials
+    (DatabaseUnreachable). Tuned as the services tune theirs."""
+    checked = supported_url(url)
+    postgresql = checked.get_backend_name() == "postgresql"
+    engine = create_engine(
+        checked,
+        hide_parameters=True,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS} if postgresql else {},
+    )
+    tune_sqlite(engine)
+    try:
+        with engine.connect():
+            pass
+    except exc.DBAPIError as error:
+        engine.dispose()
+        raise DatabaseUnreachable(
+            f"cannot connect to {printable_url(checked)}: {_first_line(error, checked)}"
+        ) from error
+    return engine
+
+
+def _first_line(error: exc.DBAPIError, url: URL) -> str:
+    """The driver's own reason, in one line, without the password should it quote it."""
+    reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return reason or type(error.orig).__name__

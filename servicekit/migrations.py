@@ -5,21 +5,53 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
-from .db import SQLITE_BEGIN
+from .db import SQLITE_BEGIN, open_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def alembic_config(service: str, db: SQLAlchemy, connection: Connection | None = None) -> Config:
+class Schema(Protocol):
+    """A service's database and the tables it should hold: Flask-SQLAlchemy's
+    `db` inside an app context, or a MigrationTarget, which needs no app."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def metadata(self) -> MetaData: ...
+
+
+@dataclass(frozen=True)
+class MigrationTarget:
+    """A service's database to migrate, with no app around it."""
+
+    engine: Engine
+    metadata: MetaData
+
+
+@contextmanager
+def migration_target(url: str, metadata: MetaData) -> Iterator[MigrationTarget]:
+    """The database at `url`, to migrate towards `metadata`, without the
+    service's app (and so without its clients for the other services). Raises
+    servicekit.db's DatabaseProblem if it cannot be used; disposed after."""
+    engine = open_engine(url)
+    try:
+        yield MigrationTarget(engine, metadata)
+    finally:
+        engine.dispose()
+
+
+def alembic_config(service: str, db: Schema, connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(ROOT / "servicekit" / "alembic"))
     config.set_main_option("version_locations", str(ROOT / service / "migrations"))
@@ -40,7 +72,7 @@ class UnversionedDatabase(RuntimeError):
 
 
 @contextmanager
-def migrating(service: str, db: SQLAlchemy) -> Iterator[Connection]:
+def migrating(service: str, db: Schema) -> Iterator[Connection]:
     """A connection to change the schema on, in one transaction (SQLite and
     PostgreSQL both roll back DDL).
 
@@ -70,7 +102,7 @@ def migrating(service: str, db: SQLAlchemy) -> Iterator[Connection]:
                 connection.commit()
 
 
-def upgrade(service: str, db: SQLAlchemy, revision: str = "head") -> None:
+def upgrade(service: str, db: Schema, revision: str = "head") -> None:
     """Bring the service's database to `revision`, keeping every row."""
     with migrating(service, db) as connection:
         tables = set(inspect(connection).get_table_names())
@@ -82,15 +114,15 @@ def upgrade(service: str, db: SQLAlchemy, revision: str = "head") -> None:
         command.upgrade(alembic_config(service, db, connection), revision)
 
 
-def drop_everything(service: str, db: SQLAlchemy) -> None:
+def drop_everything(service: str, db: Schema) -> None:
     """The service's tables and its migration record: gone (setup --reset)."""
-    db.drop_all()
+    db.metadata.drop_all(db.engine)
     with db.engine.begin() as connection:
         if inspect(connection).has_table(version_table(service)):
             connection.exec_driver_sql(f"DROP TABLE {version_table(service)}")
 
 
-def current_revision(service: str, db: SQLAlchemy) -> str | None:
+def current_revision(service: str, db: Schema) -> str | None:
     with db.engine.connect() as connection:
         context = MigrationContext.configure(
             connection, opts={"version_table": version_table(service)}
@@ -98,5 +130,5 @@ def current_revision(service: str, db: SQLAlchemy) -> str | None:
         return context.get_current_revision()
 
 
-def head_revision(service: str, db: SQLAlchemy) -> str | None:
+def head_revision(service: str, db: Schema) -> str | None:
     return ScriptDirectory.from_config(alembic_config(service, db)).get_current_head()

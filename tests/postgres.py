@@ -11,12 +11,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from servicekit.launcher import free_port
 
 SERVER_SETTINGS = {
     "listen_addresses": "127.0.0.1",
@@ -45,12 +46,6 @@ def _as_unprivileged(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresServer:
     """A server in a folder of its own, on a free loopback port; it can be
     stopped and started again (to test what a service does meanwhile)."""
@@ -61,7 +56,7 @@ class PostgresServer:
         self.data = self.folder / "data"
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
         self.run = _runner(self.folder)
 

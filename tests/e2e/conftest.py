@@ -10,6 +10,8 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
+from servicekit.launcher import free_port
+
 from .api_client import ShopApi, unique
 from .services import (
     ADMIN_PASSWORD,
@@ -19,7 +21,6 @@ from .services import (
     Shop,
     StartService,
     create_admin,
-    free_port,
     launch,
     service_environment,
 )

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
+from servicekit.launcher import LaunchError, wait_until_ready
+from servicekit.launcher import free_port as free_port  # for the tests, as are these
+from servicekit.launcher import wait_for as wait_for
 from tests.databases import fresh_database_url
 
 from .api_client import ShopApi
 
 ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT = 30.0
 # The contract, concurrency rules included, must hold with any number of workers
 # a service: 4 unless E2E_WORKERS says otherwise (CI runs 1 too).
 WORKERS = int(os.environ.get("E2E_WORKERS", "4"))
@@ -50,16 +49,6 @@ UNWANTED_ENVIRONMENT = (
     "LOG_LEVEL",
     "PROMETHEUS_MULTIPROC_DIR",
 )
-
-
-def wait_for(condition: Callable[[], object], seconds: float) -> bool:
-    """Whether condition() came true within so many seconds."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _process_table() -> dict[int, tuple[int, str]]:
@@ -92,14 +81,6 @@ def descendants(pid: int) -> set[int]:
 def alive(pids: set[int]) -> set[int]:
     table = _process_table()
     return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def service_environment(
@@ -136,21 +117,11 @@ class Service:
         )
 
     def wait_until_ready(self) -> None:
-        """Poll GET /ready until it answers 200; fail with the logs if the process dies."""
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"{self.name} exited with {self.process.returncode} before it was ready:\n"
-                    f"{self.output()}"
-                )
-            try:
-                if requests.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"{self.name} was not ready within {READY_TIMEOUT:.0f} s:\n{self.output()}")
+        """Wait until GET /ready answers 200; fail with the logs if the process dies."""
+        try:
+            wait_until_ready(f"{self.url}/ready", self.process)
+        except LaunchError as error:
+            pytest.fail(f"{self.name}: {error}:\n{self.output()}")
 
     def stop(self) -> None:
         """SIGTERM to the server's master process; the whole process group is killed after 15 s."""

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from servicekit.launcher import wait_for
+
 from .api_client import TIMEOUT, ShopApi
 from .fake_beers import FakeBeers
-from .services import WORKERS, Service, StartService, descendants, wait_for
+from .services import WORKERS, Service, StartService, descendants
 
 pytestmark = pytest.mark.e2e
 

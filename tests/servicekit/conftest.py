@@ -1,5 +1,4 @@
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -7,6 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from servicekit.launcher import free_port
 
 
 @dataclass
@@ -91,7 +92,4 @@ def upstream():
 @pytest.fixture
 def dead_url():
     """A URL where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"

@@ -1,0 +1,108 @@
+"""The launcher: databases set up without the services' apps, ports checked
+before anything starts, and readiness that only the launcher's own server gives."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from servicekit.config import service_database_url
+from servicekit.db import DatabaseUnreachable, UnsupportedDatabaseURL, open_engine, printable_url
+from servicekit.launcher import (
+    SERVICES,
+    NotReady,
+    PortInUse,
+    SetupFailed,
+    check_ports_free,
+    free_port,
+    free_ports_in_a_row,
+    port_is_free,
+    setup_service,
+    wait_until_ready,
+)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_database_url_is_the_one_its_app_finds(monkeypatch, service):
+    import importlib
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = importlib.import_module(service).create_app({"SECRET_KEY": "t"})
+
+    assert service_database_url(service) == app.config["SQLALCHEMY_DATABASE_URI"]
+
+
+def test_setup_migrates_without_making_the_app(monkeypatch, tmp_path):
+    import orders
+
+    def no_app(*args, **kwargs):
+        raise AssertionError("setup made the app, and with it the clients for users and beers")
+
+    monkeypatch.setattr(orders, "create_app", no_app)
+    url = f"sqlite:///{tmp_path}/orders.db"
+
+    setup_service("orders", database_url=url)
+
+    assert "orders" in inspect(create_engine(url)).get_table_names()
+
+
+def test_setup_with_an_unusable_database_says_which_service(tmp_path):
+    with pytest.raises(SetupFailed, match="^the beers database: cannot connect to sqlite:///"):
+        setup_service("beers", database_url=f"sqlite:///{tmp_path}/no/such/folder/beers.db")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["foo", "mysql://u:pw@h/x", "postgresql+psycopg2://u:pw@h/x", "postgresql://u:pw@h:port/x"],
+)
+def test_only_the_supported_drivers_are_accepted(url):
+    with pytest.raises(UnsupportedDatabaseURL, match="the installed drivers are sqlite") as refused:
+        open_engine(url)
+    assert "pw" not in str(refused.value)
+
+
+def test_an_unreachable_server_is_named_without_its_password():
+    with pytest.raises(DatabaseUnreachable) as refused:
+        open_engine(f"postgresql://u:hidden@127.0.0.1:{free_port()}/x")
+    assert "hidden" not in str(refused.value)
+    assert "u:***@127.0.0.1" in str(refused.value)
+
+
+def test_a_url_that_does_not_parse_is_printed_without_its_password():
+    assert printable_url("postgresql://u:hidden@h:port/x") == "postgresql://u:***@h:port/x"
+
+
+def test_a_port_with_a_listener_is_not_free():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        assert not port_is_free("127.0.0.1", port)
+        with pytest.raises(PortInUse, match=f"^port {port} \\(beers\\) is already in use"):
+            check_ports_free("127.0.0.1", {"users": free_port(), "beers": port})
+
+
+def test_ports_in_a_row_are_free():
+    first = free_ports_in_a_row(3)
+
+    assert all(port_is_free("127.0.0.1", port) for port in range(first, first + 3))
+
+
+def test_a_server_that_exited_is_not_ready_though_something_answers_its_url(upstream):
+    server = subprocess.Popen([sys.executable, "-c", "pass"])
+    server.wait()
+
+    with pytest.raises(NotReady, match="the server exited with 0"):
+        wait_until_ready(f"{upstream.url}/ready", server)
+
+
+def test_a_running_server_whose_url_answers_is_ready(upstream):
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        wait_until_ready(f"{upstream.url}/ready", server)
+    finally:
+        server.kill()
+        server.wait()
