@@ -5,52 +5,52 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .services import ROOT, UNWANTED_ENVIRONMENT, alive, descendants, wait_for
+from servicekit.launcher import SERVICES, free_ports_in_a_row, wait_for
+
+from .services import ROOT, UNWANTED_ENVIRONMENT, alive, descendants
 
 pytestmark = pytest.mark.e2e
 
 
-def three_free_ports() -> int:
-    """A port such that it and the next two are free."""
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            base = int(sock.getsockname()[1])
-        if base + 2 < 65536 and all(_free(base + offset) for offset in (1, 2)):
-            return base
-    raise RuntimeError("no three free ports in a row")
+@dataclass
+class ShopUp:
+    up: subprocess.Popen[bytes]
+    servers: set[int]  # pids of the servers' masters and workers
+    base_port: int
+    env: dict[str, str]
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def up_command(base_port: int) -> list[str]:
+    return [sys.executable, "-m", "invoke", "up", "--workers", "1", "--base-port", str(base_port)]
+
+
+def shop_environment(folder: Path) -> dict[str, str]:
+    """The environment `inv up` runs in here: its own SQLite files in folder."""
+    env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
+    for service in SERVICES:
+        env[f"{service.upper()}_DATABASE_URL"] = f"sqlite:///{folder / service}.db"
+    env["SECRET_KEY"] = "e2e-up"
+    return env
 
 
 @pytest.fixture
-def shop_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], set[int]]]:
-    """`inv up` on three free ports with its own SQLite files; its servers' pids."""
-    env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
-    for service in ("users", "beers", "orders"):
-        env[f"{service.upper()}_DATABASE_URL"] = f"sqlite:///{tmp_path / service}.db"
-    env["SECRET_KEY"] = "e2e-up"
+def shop_up(tmp_path: Path) -> Iterator[ShopUp]:
+    """`inv up` on three free ports with its own SQLite files."""
+    env = shop_environment(tmp_path)
+    base_port = free_ports_in_a_row(len(SERVICES))
     log = tmp_path / "up.log"
     with log.open("wb") as output:
         up = subprocess.Popen(
-            [sys.executable, "-m", "invoke", "up", "--workers", "1"]
-            + ["--base-port", str(three_free_ports())],
+            up_command(base_port),
             cwd=ROOT,
             env=env,
             stdout=output,
@@ -61,19 +61,18 @@ def shop_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], set[int]]
         assert wait_for(lambda: "The shop is up" in log.read_text(), 60), log.read_text()
         servers = descendants(up.pid)
         assert len(servers) >= 6  # three masters and their workers
-        yield up, servers
+        yield ShopUp(up, servers, base_port, env)
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
         for pid in alive(descendants(up.pid)):
             os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("ending", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
-def test_inv_up_leaves_no_server_behind(
-    shop_up: tuple[subprocess.Popen[bytes], set[int]], ending: int
-) -> None:
-    up, servers = shop_up
+def test_inv_up_leaves_no_server_behind(shop_up: ShopUp, ending: int) -> None:
+    up, servers = shop_up.up, shop_up.servers
     started = time.monotonic()
 
     up.send_signal(ending)
@@ -82,3 +81,25 @@ def test_inv_up_leaves_no_server_behind(
     if ending != signal.SIGKILL:
         up.wait(timeout=10)
         assert time.monotonic() - started < 3.0  # nothing was in flight
+
+
+def test_a_second_inv_up_on_the_same_ports_says_they_are_taken_and_starts_nothing(
+    shop_up: ShopUp, tmp_path: Path
+) -> None:
+    second = subprocess.run(
+        up_command(shop_up.base_port),
+        cwd=ROOT,
+        env=shop_environment(tmp_path / "second"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert second.returncode == 1
+    assert "The shop is up" not in second.stdout
+    assert second.stderr.strip().splitlines() == [
+        f"inv up: ports {shop_up.base_port} (users), {shop_up.base_port + 1} (beers), "
+        f"{shop_up.base_port + 2} (orders) are already in use on 127.0.0.1"
+    ]
+    assert not (tmp_path / "second").exists()  # not even a database set up
+    assert shop_up.up.poll() is None  # the first shop is untouched
