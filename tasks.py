@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from getpass import getpass
 from pathlib import Path
 from typing import Any
@@ -163,9 +163,9 @@ OWN_ACTIONS = {
 
 
 def actions_of(entry: ServiceEntry) -> dict[str, Action]:
+    """A service's actions by name: setup (--seed where it seeds), serve, its own."""
     setup_flags = ("reset", "seed") if entry.seeds else ("reset",)
-    setup = Action(SETUP.name, SETUP.summary, setup_flags, SETUP.run)
-    actions = (setup, SERVE, *OWN_ACTIONS.get(entry.name, ()))
+    actions = (replace(SETUP, flags=setup_flags), SERVE, *OWN_ACTIONS.get(entry.name, ()))
     return {action.name: action for action in actions}
 
 
