@@ -25,6 +25,8 @@ from invoke import Argument, Collection, Context, Exit, Task, task
 
 from servicekit import launcher
 from servicekit.launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
+from servicekit.observability import configure_logging
+from servicekit.serving import share_a_secret_key
 
 ROOT = Path(__file__).resolve().parent
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
@@ -43,6 +45,15 @@ def one_line_errors(command: str) -> Iterator[None]:
         if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
             raise
         raise Exit(f"{command}: {error}", code=1) from error
+
+
+def start_logging(label: str) -> None:
+    """This command's log lines like the services': labelled, LOG_FORMAT, LOG_LEVEL."""
+    level = os.environ.get("LOG_LEVEL", "INFO")
+    try:
+        configure_logging(label, level, os.environ.get("LOG_FORMAT", "text"))
+    except ValueError as error:  # an unknown format or level
+        raise Exit(f"inv: {error}", code=1) from error
 
 
 # The service commands: `inv <service> ACTION [--flags]`.
@@ -203,6 +214,7 @@ class ServiceTask(Task):
             )
         command = f"inv {self.service} {action}"
         self.refuse_stray_flags(command, chosen, flags)
+        start_logging(self.service)
         with one_line_errors(command):
             chosen.run(self.service, flags)
 
@@ -244,6 +256,8 @@ def up(
 ) -> None:
     """Set up and start every service; Ctrl-C stops them."""
     launcher.stop_on_signals()
+    start_logging("shop")
+    share_a_secret_key()
     if os.environ.pop("DATABASE_URL", None):
         print("inv up: DATABASE_URL is ignored; set USERS_DATABASE_URL and the like")
     ports = {

@@ -54,7 +54,7 @@ def create_service_app(
     app.json = OrjsonProvider(app)
     app.session_interface = NoSessions()
 
-    configure_logging(service, app.config["LOG_LEVEL"])
+    configure_logging(service, app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     register_error_handlers(app)
     metrics = Metrics()
     app.extensions["metrics"] = metrics

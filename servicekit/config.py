@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -11,8 +10,6 @@ from typing import Any
 
 from flask import Flask
 from flask.sansio.scaffold import find_package
-
-log = logging.getLogger(__name__)
 
 
 class BaseConfig:
@@ -29,6 +26,7 @@ class BaseConfig:
     TOKEN_TTL_SECONDS = 86400
     FLASK_SERVER_NAME: str | None = None
     LOG_LEVEL = "INFO"
+    LOG_FORMAT = "text"  # or "json": one JSON object a line
     MAX_CONTENT_LENGTH = 1024 * 1024
     # APIFlask and the OpenAPI document.
     VALIDATION_ERROR_STATUS_CODE = 400
@@ -59,6 +57,7 @@ ENVIRONMENT: dict[str, Callable[[str], Any]] = {
     "TOKEN_TTL_SECONDS": int,
     "FLASK_SERVER_NAME": str,
     "LOG_LEVEL": str,
+    "LOG_FORMAT": str,
 }
 
 
@@ -77,8 +76,7 @@ def load_config(
     if test_config:
         app.config.update(test_config)
 
-    if not app.config["SECRET_KEY"]:
-        log.warning("SECRET_KEY is not set; using a random one for this process")
+    if not app.config["SECRET_KEY"]:  # the server warns of it, once (servicekit.serving)
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     if app.config["FLASK_SERVER_NAME"]:
         app.config["SERVER_NAME"] = app.config["FLASK_SERVER_NAME"]

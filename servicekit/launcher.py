@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import importlib
+import logging
 import os
 import signal
 import socket
@@ -29,6 +30,8 @@ import requests
 from .config import service_database_url
 from .db import DatabaseProblem, printable_url
 from .migrations import UnversionedDatabase, drop_everything, migration_target, upgrade
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,17 +100,21 @@ def setup_service(
         raise SetupFailed(f"the {name} database: {error}") from error
     except UnversionedDatabase as error:
         raise SetupFailed(str(error)) from error
+    added = 0
     if SERVICES[name].seeds and seed != "no":
-        _seed(name, url, only_if_empty=seed == "if-empty")
-    print(f"{name}: database ready at {printable_url(url)}")
+        added = _seed(name, url, only_if_empty=seed == "if-empty")
+    seeded = f", {added} demo entries added to the catalogue" if added else ""
+    log.info("database ready at %s%s", printable_url(url), seeded, extra={"service": name})
 
 
-def _seed(name: str, url: str, *, only_if_empty: bool) -> None:
+def _seed(name: str, url: str, *, only_if_empty: bool) -> int:
+    """How many demo entries were added."""
     domain = importlib.import_module(f"{name}.domain")
     with service_context(name, url):
-        if not only_if_empty or domain.catalogue_is_empty():
-            added = domain.seed_demo_catalogue()
-            print(f"{name}: added {added} demo entries to the catalogue")
+        if only_if_empty and not domain.catalogue_is_empty():
+            return 0
+        added: int = domain.seed_demo_catalogue()
+        return added
 
 
 @contextmanager
@@ -176,6 +183,9 @@ def start_servers(
             env={**server_env(database_urls.get(name)), **neighbours, **(env or {})},
             stderr=(logs / f"{name}.log").open("wb") if logs else None,
             preexec_fn=_stop_when_parent_dies,
+            # A group of its own: Ctrl-C reaches only us, and we stop each
+            # server in order (its workers would otherwise each take it at once).
+            process_group=0,
         )
         for name, port in ports.items()
     }

@@ -19,6 +19,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # The methods /metrics counts by name; any other is counted as "other".
@@ -36,7 +37,12 @@ STARTED_KEY = "servicekit.started"
 # A client's id is echoed only when it is short and plain: it ends up in logs.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s] %(message)s"
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s] %(message)s"
+# The same, one JSON object a line; an access line adds method, path, status
+# and duration_ms.
+_JSON_FIELDS = "%(asctime)s %(levelname)s %(service)s %(request_id)s %(name)s %(message)s"
+_JSON_NAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+LOG_FORMATS = ("text", "json")
 
 access_log = logging.getLogger("servicekit.access")
 
@@ -56,7 +62,8 @@ class _RequestContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id() or "-"
-        record.service = self.service
+        if not hasattr(record, "service"):  # else named by the caller (inv up: each)
+            record.service = self.service
         return True
 
 
@@ -72,8 +79,9 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure_logging(service: str, level: str) -> None:
-    """One stderr handler on the root logger whose lines name the request id."""
+def configure_logging(service: str, level: str, log_format: str = "text") -> None:
+    """One stderr handler on the root logger whose lines name the service and
+    the request id, as text or as JSON (`log_format`, one of LOG_FORMATS)."""
     root = logging.getLogger()
     for handler in root.handlers:
         if getattr(handler, "servicekit", False):
@@ -81,11 +89,28 @@ def configure_logging(service: str, level: str) -> None:
     handler = _StderrHandler()
     handler.servicekit = True  # type: ignore[attr-defined]
     handler.addFilter(_RequestContextFilter(service))
-    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    handler.setFormatter(_formatter(log_format))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Alembic's INFO is each migration's chatter: the launcher says the outcome.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     # SQLAlchemy's DEBUG is every statement and row: too much even then.
     logging.getLogger("sqlalchemy").setLevel(max(logging.WARNING, root.level))
+
+
+def _formatter(log_format: str) -> logging.Formatter:
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    formatter: logging.Formatter
+    if log_format == "json":
+        formatter = JsonFormatter(_JSON_FIELDS, rename_fields=_JSON_NAMES, json_ensure_ascii=False)
+    else:
+        formatter = logging.Formatter(_TEXT_FORMAT)
+    # One time format everywhere: ISO 8601 in UTC, to the millisecond.
+    formatter.converter = time.gmtime
+    formatter.default_time_format = "%Y-%m-%dT%H:%M:%S"
+    formatter.default_msec_format = "%s.%03dZ"
+    return formatter
 
 
 class Metrics:
@@ -189,13 +214,21 @@ def install_request_tracking(app: APIFlask, metrics: Metrics, service: str) -> N
         # Every request at DEBUG; at INFO (the default) those that failed.
         level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
         if access_log.isEnabledFor(level):
+            method, path = _printable(served.method), _printable(served.path)
+            duration_ms = round(elapsed * 1000, 1)
             access_log.log(
                 level,
                 "%s %s %s %.1fms",
-                _printable(served.method),
-                _printable(served.path),  # never the query: it may hold a token
+                method,
+                path,  # never the query: it may hold a token
                 status,
-                elapsed * 1000,
+                duration_ms,
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                },
             )
         headers = response.headers
         is_docs_page = rule is not None and rule.endpoint == "health.docs"

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -29,6 +31,7 @@ from granian.log import LogLevels
 from granian.server import MPServer as Server  # a process per worker
 
 from .front import Front
+from .observability import configure_logging
 
 APP_VARIABLE = "SERVICEKIT_APP"
 THREADS_VARIABLE = "SERVICEKIT_THREADS"
@@ -46,6 +49,14 @@ HEADER_READ_TIMEOUT_MS = 10_000
 HEAD_BUFFER_BYTES = 128 * 1024
 
 
+GRANIAN_LOGS_TO_OURS = {
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": False},  # the app logs requests
+    }
+}
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     app: str  # "users", "beers", "orders", or any module with create_app()
@@ -57,7 +68,9 @@ class ServerSettings:
 
 def build_server(settings: ServerSettings) -> Server:
     """A granian server for `<app>.create_app()`, not yet serving."""
-    quiet = os.environ.get("LOG_LEVEL", "INFO").upper() != "DEBUG"
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    configure_logging(settings.app, level, os.environ.get("LOG_FORMAT", "text"))
+    share_a_secret_key()
     # For worker_app, in each worker.
     os.environ[APP_VARIABLE] = settings.app
     os.environ[THREADS_VARIABLE] = str(settings.threads)
@@ -78,13 +91,28 @@ def build_server(settings: ServerSettings) -> Server:
         respawn_failed_workers=True,
         respawn_interval=1.0,
         workers_kill_timeout=GRACE_SECONDS,
-        # Its start-up chatter only when asked for; warnings and worker deaths always.
-        log_level=LogLevels.warning if quiet else LogLevels.info,
+        # Its start-up chatter only when asked for; warnings and worker deaths
+        # always, through our handler: labelled and formatted like the app's.
+        log_level=LogLevels.info if level == "DEBUG" else LogLevels.warning,
+        log_dictconfig=GRANIAN_LOGS_TO_OURS,
     )
     metrics = tempfile.mkdtemp(prefix=f"shop-{settings.app}-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics  # the workers inherit it
     server.on_shutdown(lambda: shutil.rmtree(metrics, ignore_errors=True))
     return server
+
+
+def share_a_secret_key() -> None:
+    """Without SECRET_KEY, one random key for all the workers started from this
+    process (`inv up`: all three services'), said once here rather than by each."""
+    if os.environ.get("SECRET_KEY"):
+        return
+    os.environ["SECRET_KEY"] = secrets.token_hex(32)  # the workers inherit it
+    logging.getLogger("servicekit.serving").warning(
+        "SECRET_KEY is not set: the workers share a random key until the server stops. "
+        "Nothing the shop answers is signed with it today; set it (see the README) "
+        "so that whatever is signed later outlives a restart."
+    )
 
 
 def worker_app() -> Front:

@@ -27,6 +27,7 @@ class ShopUp:
     servers: set[int]  # pids of the servers' masters and workers
     base_port: int
     env: dict[str, str]
+    log: Path  # what it printed
 
 
 def up_command(base_port: int) -> list[str]:
@@ -61,7 +62,7 @@ def shop_up(tmp_path: Path) -> Iterator[ShopUp]:
         assert wait_for(lambda: "The shop is up" in log.read_text(), 60), log.read_text()
         servers = descendants(up.pid)
         assert len(servers) >= 6  # three masters and their workers
-        yield ShopUp(up, servers, base_port, env)
+        yield ShopUp(up, servers, base_port, env, log)
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
@@ -81,6 +82,26 @@ def test_inv_up_leaves_no_server_behind(shop_up: ShopUp, ending: int) -> None:
     if ending != signal.SIGKILL:
         up.wait(timeout=10)
         assert time.monotonic() - started < 3.0  # nothing was in flight
+
+
+def test_ctrl_c_stops_the_shop_at_once_and_quietly(shop_up: ShopUp) -> None:
+    started = time.monotonic()
+
+    os.killpg(shop_up.up.pid, signal.SIGINT)  # as a terminal does: the whole group
+
+    shop_up.up.wait(timeout=10)
+    assert time.monotonic() - started < 3.0
+    assert wait_for(lambda: not alive(shop_up.servers), 5), alive(shop_up.servers)
+    said = shop_up.log.read_text()
+    for noise in ("Traceback", "SIGKILL", "Unexpected exit", "ERROR"):
+        assert noise not in said, said
+
+
+def test_startup_says_one_line_per_service_then_the_urls(shop_up: ShopUp) -> None:
+    before_up = shop_up.log.read_text().split("The shop is up")[0].strip().splitlines()
+
+    assert [line.split()[2] for line in before_up] == list(SERVICES)  # labelled, in order
+    assert all("database ready at" in line for line in before_up)
 
 
 def test_a_second_inv_up_on_the_same_ports_says_they_are_taken_and_starts_nothing(

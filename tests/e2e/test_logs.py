@@ -1,0 +1,52 @@
+"""What operators ship: with LOG_FORMAT=json every line a service writes is one
+JSON object naming the time, level and service; a request's line also its id,
+method, path (never the query) and status."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from .api_client import TIMEOUT
+from .services import StartService
+
+pytestmark = pytest.mark.e2e
+
+
+def test_json_logs_are_one_object_a_line_with_the_request_fields(
+    start_service: StartService,
+) -> None:
+    beers = start_service("beers", LOG_FORMAT="json", LOG_LEVEL="DEBUG")
+    answer = requests.get(
+        f"{beers.url}/api/beers/no-such-sku?token=secret-token",
+        headers={"X-Request-ID": "json-logs-1"},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 404
+
+    lines = [line for line in beers.output().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line, JSON
+    for record in records:
+        assert {"time", "level", "service", "logger", "message"} <= record.keys()
+        assert record["time"].endswith("Z") and record["service"] == "beers"
+    (access,) = [record for record in records if record.get("request_id") == "json-logs-1"]
+    assert access["method"] == "GET"
+    assert access["path"] == "/api/beers/no-such-sku"
+    assert access["status"] == 404 and access["duration_ms"] >= 0
+    assert "secret-token" not in beers.output()
+
+
+def test_text_logs_name_the_service_on_every_line_in_one_time_format(
+    start_service: StartService,
+) -> None:
+    users = start_service("users", LOG_LEVEL="DEBUG")
+    requests.get(f"{users.url}/api/users/me", timeout=TIMEOUT)
+
+    lines = [line for line in users.output().splitlines() if line.strip()]
+    assert lines
+    for line in lines:
+        time, level, service = line.split(" ", 3)[:3]
+        assert time.endswith("Z") and "T" in time, line
+        assert service == "users", line
