@@ -29,7 +29,8 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from servicekit.db import Query, read, utcnow, writing
-from servicekit.errors import Problem, ValidationFailed, render_problem
+from servicekit.errors import Problem, ValidationFailed
+from servicekit.problem_json import render_problem
 from servicekit.upstream import RemoteUser
 
 from .models import IdempotencyKey, db

@@ -24,17 +24,9 @@ from apiflask import APIBlueprint, APIFlask
 from flask import Response, current_app, send_from_directory
 from markupsafe import escape
 
-from .errors import (
-    PROBLEM_JSON,
-    DatabaseUnavailable,
-    Problem,
-    ServiceUnavailable,
-    ValidationFailed,
-    body_of,
-    http_error_detail,
-    problem_body,
-)
+from .errors import DatabaseUnavailable, Problem, ServiceUnavailable, ValidationFailed
 from .intake import FORM_TYPES, UnreadableBody
+from .problem_json import PROBLEM_JSON, body_of, http_error_detail, problem_body
 
 View = TypeVar("View", bound=Callable[..., Any])
 Spec = dict[str, Any]

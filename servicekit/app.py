@@ -15,11 +15,12 @@ from sqlalchemy.engine import make_url
 from .apidocs import SPEC_PATH, configure_api_docs
 from .config import BaseConfig, load_config
 from .db import database_answers, tune_sqlite, unavailability_errors
-from .errors import DatabaseUnavailable, register_error_handlers, render_problem
+from .errors import DatabaseUnavailable
 from .health import health_blueprint
 from .intake import read_request_first
 from .observability import Metrics, configure_logging, current_request_id, install_request_tracking
 from .output import OrjsonProvider
+from .problem_json import register_error_handlers, render_problem
 from .upstream import CircuitBreaker, ServiceClient, Timeouts
 
 VERSION = "1.0.0"

@@ -10,7 +10,7 @@ from apiflask import APIBlueprint
 from flask import Response, current_app
 
 from .apidocs import DOCS_PATH, SPEC_PATH, serve_docs_page
-from .errors import problem_response
+from .problem_json import problem_response
 
 
 def health_blueprint(database_answers: Callable[[], bool]) -> APIBlueprint:

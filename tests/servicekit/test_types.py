@@ -5,7 +5,7 @@ import pytest
 from marshmallow import ValidationError
 
 from servicekit.db import Cents, UTCDateTime
-from servicekit.errors import flatten_validation_detail
+from servicekit.problem_json import flatten_validation_detail
 from servicekit.schemas import Money, UtcTime, price_field
 
 
