@@ -46,8 +46,14 @@ class Scenario:
 
 
 SERVICES = ("users", "beers", "orders")
-# Bare Flask under each server worth comparing, with the same worker count.
-CEILING_SERVERS = ("hello (gunicorn sync)", "hello (gunicorn gthread)", "hello (granian)")
+# Bare Flask under each server worth comparing, with the same worker count:
+# granian's own WSGI interface, and granian with our front as the services run.
+CEILING_SERVERS = (
+    "hello (gunicorn sync)",
+    "hello (gunicorn gthread)",
+    "hello (granian wsgi)",
+    "hello (granian + front)",
+)
 
 SCENARIOS = (
     *(Scenario(server, server, "/") for server in CEILING_SERVERS),
@@ -109,10 +115,17 @@ def pinned(argv: list[str], core: int) -> list[str]:
 
 def ceiling_argv(server: str, port: int, workers: int) -> list[str]:
     """A bare Flask app under one of CEILING_SERVERS."""
-    if server == "hello (granian)":
+    if server == "hello (granian + front)":
         from servicekit.launcher import server_argv
 
         return server_argv("bench.hello", "127.0.0.1", port, workers)
+    if server == "hello (granian wsgi)":  # as the services ran before the front
+        return [
+            *(sys.executable, "-m", "granian", "--interface", "wsgi", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+            *("--blocking-threads", "128", "--backpressure", "1024", "--log-level", "error"),
+            *("--working-dir", str(ROOT), "bench.hello:create_app"),
+        ]
     worker_class = "gthread" if "gthread" in server else "sync"
     return [
         *(sys.executable, "-m", "gunicorn", "bench.hello:create_app()"),
@@ -378,7 +391,8 @@ def machine_description(settings: Settings) -> str:
     return (
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
         f"- machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}\n"
-        f"- servers: granian (servicekit.serving), {settings.workers} workers per service; "
+        "- servers: granian with our front (servicekit.serving), "
+        f"{settings.workers} workers per service; "
         f"the ceilings likewise {settings.workers} workers; all on core 0; SQLite (WAL) "
         "on a temporary folder\n"
         f"- load: wrk, 1 thread, on core 1; {settings.duration} s per run after a "
