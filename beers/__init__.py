@@ -8,14 +8,16 @@ from typing import Any
 from apiflask import APIFlask
 
 from servicekit.app import create_service_app, upstream_client
-from servicekit.config import BaseConfig
+from servicekit.config import Setting, UpstreamConfig
 from servicekit.upstream import UsersClient
 
 from .models import db
 
 
-class Config(BaseConfig):
-    """beers asks users (USERS_URL) whether a caller may change the catalogue."""
+class Config(UpstreamConfig):
+    """beers asks users whether a caller may change the catalogue."""
+
+    USERS_URL = Setting("http://127.0.0.1:5001", str)
 
 
 def create_app(

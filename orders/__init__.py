@@ -8,19 +8,20 @@ from typing import Any
 from apiflask import APIFlask
 
 from servicekit.app import create_service_app, upstream_client
-from servicekit.config import BaseConfig
+from servicekit.config import Setting, UpstreamConfig
 from servicekit.upstream import UsersClient
 
 from .beers_client import BeersClient
 from .models import db
 
 
-class Config(BaseConfig):
-    """orders asks users (USERS_URL) who calls and beers (BEERS_URL) what beers cost,
-    and keeps the answers of writes sent with an Idempotency-Key for a day."""
+class Config(UpstreamConfig):
+    """orders asks users who calls and beers what beers cost, and keeps the
+    answers of writes sent with an Idempotency-Key for a while."""
 
-    IDEMPOTENCY_TTL_SECONDS = 86400
-    SERVICE_ENVIRONMENT = {"IDEMPOTENCY_TTL_SECONDS": int}
+    USERS_URL = Setting("http://127.0.0.1:5001", str)
+    BEERS_URL = Setting("http://127.0.0.1:5002", str)
+    IDEMPOTENCY_TTL_SECONDS = Setting(86400, int)  # a day
 
 
 def create_app(

@@ -1,4 +1,10 @@
-"""Configuration: defaults on a class, the environment on top, the test mapping last."""
+"""Configuration: defaults on a class, the environment on top, the test mapping last.
+
+A setting the environment may change is declared once, on the Config class of
+the service that uses it, as a `Setting`: its default and how to read its
+environment variable (named as the setting) side by side. BaseConfig holds only
+what every service uses; UpstreamConfig what a service that calls others does.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,39 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from flask import Flask
 from flask.sansio.scaffold import find_package
+
+T = TypeVar("T")
+
+
+class Setting(Generic[T]):
+    """A config setting the environment variable of its name may change, read by
+    `parse`. On the class it reads as its default, so Flask's from_object and
+    mypy both see a plain value of its type."""
+
+    def __init__(self, default: T, parse: Callable[[str], T]) -> None:
+        self.default = default
+        self.parse = parse
+        self.name = ""  # the attribute's, given by __set_name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> T:
+        return self.default
 
 
 class BaseConfig:
     """Settings every service shares; a service subclasses it for its own."""
 
-    DATABASE_URL: str | None = None  # None: a SQLite file in the instance folder
-    SECRET_KEY: str | None = None  # None: a random one per start
-    USERS_URL = "http://127.0.0.1:5001"
-    BEERS_URL = "http://127.0.0.1:5002"
-    UPSTREAM_CONNECT_TIMEOUT = 1.0
-    UPSTREAM_READ_TIMEOUT = 5.0
-    UPSTREAM_BREAKER_FAILURES = 5
-    UPSTREAM_BREAKER_SECONDS = 30.0
-    TOKEN_TTL_SECONDS = 86400
-    FLASK_SERVER_NAME: str | None = None
-    LOG_LEVEL = "INFO"
-    LOG_FORMAT = "text"  # or "json": one JSON object a line
+    DATABASE_URL = Setting[str | None](None, str)  # None: a SQLite file in the instance folder
+    SECRET_KEY = Setting[str | None](None, str)  # None: a random one per start
+    FLASK_SERVER_NAME = Setting[str | None](None, str)
+    LOG_LEVEL = Setting("INFO", str)
+    LOG_FORMAT = Setting("text", str)  # or "json": one JSON object a line
     MAX_CONTENT_LENGTH = 1024 * 1024
     # APIFlask and the OpenAPI document.
     VALIDATION_ERROR_STATUS_CODE = 400
@@ -40,25 +58,27 @@ class BaseConfig:
     }
     SPEC_FORMAT = "json"
     SYNC_LOCAL_SPEC = False
-    # A service's own environment variables -> how to read each (besides ENVIRONMENT's).
-    SERVICE_ENVIRONMENT: dict[str, Callable[[str], Any]] = {}
 
 
-# Environment variable -> how to read it; every one is optional.
-ENVIRONMENT: dict[str, Callable[[str], Any]] = {
-    "DATABASE_URL": str,
-    "SECRET_KEY": str,
-    "USERS_URL": str,
-    "BEERS_URL": str,
-    "UPSTREAM_CONNECT_TIMEOUT": float,
-    "UPSTREAM_READ_TIMEOUT": float,
-    "UPSTREAM_BREAKER_FAILURES": int,
-    "UPSTREAM_BREAKER_SECONDS": float,
-    "TOKEN_TTL_SECONDS": int,
-    "FLASK_SERVER_NAME": str,
-    "LOG_LEVEL": str,
-    "LOG_FORMAT": str,
-}
+class UpstreamConfig(BaseConfig):
+    """Settings of a service that calls others (servicekit.app.upstream_client):
+    how long to wait for them, and when to stop trying for a while. The
+    service's own Config adds the URLs of those it calls."""
+
+    UPSTREAM_CONNECT_TIMEOUT = Setting(1.0, float)
+    UPSTREAM_READ_TIMEOUT = Setting(5.0, float)
+    UPSTREAM_BREAKER_FAILURES = Setting(5, int)  # failed calls in a row: the neighbour is down
+    UPSTREAM_BREAKER_SECONDS = Setting(30.0, float)  # ... for so long
+
+
+def environment_settings(config: type[BaseConfig]) -> list[Setting[Any]]:
+    """Every Setting of the class and its bases, a subclass's winning."""
+    declared: dict[str, Setting[Any]] = {}
+    for klass in reversed(config.__mro__):
+        declared.update(
+            (name, value) for name, value in vars(klass).items() if isinstance(value, Setting)
+        )
+    return list(declared.values())
 
 
 def load_config(
@@ -69,10 +89,10 @@ def load_config(
 ) -> None:
     """Fill app.config from the class, then the environment, then test_config."""
     app.config.from_object(defaults)
-    for name, parse in {**ENVIRONMENT, **defaults.SERVICE_ENVIRONMENT}.items():
-        raw = os.environ.get(name)
+    for setting in environment_settings(defaults):
+        raw = os.environ.get(setting.name)
         if raw:
-            app.config[name] = parse(raw)
+            app.config[setting.name] = setting.parse(raw)
     if test_config:
         app.config.update(test_config)
 

@@ -9,28 +9,22 @@ from typing import Any
 from apiflask import APIFlask
 
 from servicekit.app import create_service_app
-from servicekit.config import BaseConfig
+from servicekit.config import BaseConfig, Setting
 
 from .models import db
 from .throttling import trusted_networks
 
 
 class Config(BaseConfig):
-    """users' own settings: login throttling and password hashing (besides the
-    shared ones, TOKEN_TTL_SECONDS among them)."""
+    """users' settings: how long a token lives, login throttling, password checks."""
 
-    LOGIN_MAX_FAILURES = 10  # of one username from one address within the window
-    LOGIN_MAX_FAILURES_PER_ADDRESS = 100  # from one address within the window
-    LOGIN_WINDOW_SECONDS = 600
-    TRUSTED_PROXIES: tuple[IPv4Network | IPv6Network, ...] = ()
-    PASSWORD_WAIT_SECONDS = 1.0  # for this worker's one password check at a time
-    SERVICE_ENVIRONMENT = {
-        "LOGIN_MAX_FAILURES": int,
-        "LOGIN_MAX_FAILURES_PER_ADDRESS": int,
-        "LOGIN_WINDOW_SECONDS": int,
-        "TRUSTED_PROXIES": trusted_networks,
-        "PASSWORD_WAIT_SECONDS": float,
-    }
+    TOKEN_TTL_SECONDS = Setting(86400, int)
+    LOGIN_MAX_FAILURES = Setting(10, int)  # of one username from one address within the window
+    LOGIN_MAX_FAILURES_PER_ADDRESS = Setting(100, int)  # from one address within the window
+    LOGIN_WINDOW_SECONDS = Setting(600, int)
+    TRUSTED_PROXIES = Setting[tuple[IPv4Network | IPv6Network, ...]]((), trusted_networks)
+    # How long a request waits for its worker's one password check at a time.
+    PASSWORD_WAIT_SECONDS = Setting(1.0, float)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> APIFlask:

@@ -1,0 +1,130 @@
+"""Each service's Config owns its settings: the defaults on the class, each
+setting's environment variable read as declared beside its default, the test
+mapping last."""
+
+import importlib
+from ipaddress import ip_network
+
+import pytest
+
+from servicekit.config import BaseConfig, Setting, environment_settings
+
+# Settings a service has, and settings it must not (they belong to another).
+OWNED = {
+    "users": {
+        "TOKEN_TTL_SECONDS",
+        "LOGIN_MAX_FAILURES",
+        "LOGIN_MAX_FAILURES_PER_ADDRESS",
+        "LOGIN_WINDOW_SECONDS",
+        "TRUSTED_PROXIES",
+        "PASSWORD_WAIT_SECONDS",
+    },
+    "beers": {
+        "USERS_URL",
+        "UPSTREAM_CONNECT_TIMEOUT",
+        "UPSTREAM_READ_TIMEOUT",
+        "UPSTREAM_BREAKER_FAILURES",
+        "UPSTREAM_BREAKER_SECONDS",
+    },
+    "orders": {
+        "USERS_URL",
+        "BEERS_URL",
+        "UPSTREAM_CONNECT_TIMEOUT",
+        "UPSTREAM_READ_TIMEOUT",
+        "UPSTREAM_BREAKER_FAILURES",
+        "UPSTREAM_BREAKER_SECONDS",
+        "IDEMPOTENCY_TTL_SECONDS",
+    },
+}
+SHARED = {"DATABASE_URL", "SECRET_KEY", "FLASK_SERVER_NAME", "LOG_LEVEL", "LOG_FORMAT"}
+
+
+def service_app(service, settings=None):
+    module = importlib.import_module(service)
+    return module.create_app({"DATABASE_URL": "sqlite://", **(settings or {})})
+
+
+@pytest.mark.parametrize("service", OWNED)
+def test_a_service_reads_from_the_environment_its_own_settings_and_the_shared_ones(service):
+    config = importlib.import_module(service).Config
+    assert {setting.name for setting in environment_settings(config)} == OWNED[service] | SHARED
+
+
+@pytest.mark.parametrize("service", OWNED)
+def test_a_service_has_no_setting_of_another(service):
+    others = set().union(*OWNED.values()) - OWNED[service]
+    assert others.isdisjoint(service_app(service).config)
+
+
+@pytest.mark.parametrize(
+    ("service", "name", "default"),
+    [
+        ("users", "TOKEN_TTL_SECONDS", 86400),
+        ("users", "LOGIN_MAX_FAILURES", 10),
+        ("users", "LOGIN_MAX_FAILURES_PER_ADDRESS", 100),
+        ("users", "LOGIN_WINDOW_SECONDS", 600),
+        ("users", "TRUSTED_PROXIES", ()),
+        ("users", "PASSWORD_WAIT_SECONDS", 1.0),
+        ("beers", "USERS_URL", "http://127.0.0.1:5001"),
+        ("beers", "UPSTREAM_CONNECT_TIMEOUT", 1.0),
+        ("beers", "UPSTREAM_READ_TIMEOUT", 5.0),
+        ("beers", "UPSTREAM_BREAKER_FAILURES", 5),
+        ("beers", "UPSTREAM_BREAKER_SECONDS", 30.0),
+        ("orders", "USERS_URL", "http://127.0.0.1:5001"),
+        ("orders", "BEERS_URL", "http://127.0.0.1:5002"),
+        ("orders", "IDEMPOTENCY_TTL_SECONDS", 86400),
+        ("orders", "LOG_LEVEL", "INFO"),
+        ("orders", "LOG_FORMAT", "text"),
+    ],
+)
+def test_a_setting_left_alone_is_its_default(monkeypatch, service, name, default):
+    monkeypatch.delenv(name, raising=False)
+    assert service_app(service).config[name] == default
+
+
+@pytest.mark.parametrize(
+    ("service", "name", "raw", "read"),
+    [
+        ("users", "TOKEN_TTL_SECONDS", "60", 60),
+        ("users", "LOGIN_WINDOW_SECONDS", "30", 30),
+        (
+            "users",
+            "TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.168.1.1",
+            (ip_network("10.0.0.0/8"), ip_network("192.168.1.1/32")),
+        ),
+        ("users", "PASSWORD_WAIT_SECONDS", "0.5", 0.5),
+        ("beers", "USERS_URL", "http://users:8000", "http://users:8000"),
+        ("beers", "UPSTREAM_BREAKER_FAILURES", "2", 2),
+        ("orders", "BEERS_URL", "http://beers:8000", "http://beers:8000"),
+        ("orders", "UPSTREAM_READ_TIMEOUT", "2.5", 2.5),
+        ("orders", "IDEMPOTENCY_TTL_SECONDS", "3600", 3600),
+        ("beers", "LOG_LEVEL", "DEBUG", "DEBUG"),
+    ],
+)
+def test_the_environment_variable_of_a_setting_is_read_as_declared(
+    monkeypatch, service, name, raw, read
+):
+    monkeypatch.setenv(name, raw)
+    assert service_app(service).config[name] == read
+
+
+def test_the_test_mapping_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv("TOKEN_TTL_SECONDS", "60")
+    assert service_app("users", {"TOKEN_TTL_SECONDS": 5}).config["TOKEN_TTL_SECONDS"] == 5
+
+
+def test_an_empty_environment_variable_leaves_the_default(monkeypatch):
+    monkeypatch.setenv("IDEMPOTENCY_TTL_SECONDS", "")
+    assert service_app("orders").config["IDEMPOTENCY_TTL_SECONDS"] == 86400
+
+
+def test_a_subclass_declaring_a_setting_again_wins():
+    class Base(BaseConfig):
+        WAIT = Setting(1, int)
+
+    class Own(Base):
+        WAIT = Setting(2.0, float)
+
+    [wait] = [setting for setting in environment_settings(Own) if setting.name == "WAIT"]
+    assert (Own.WAIT, wait.parse("2.5")) == (2.0, 2.5)
