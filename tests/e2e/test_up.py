@@ -44,9 +44,16 @@ def shop_environment(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def shop_up(tmp_path: Path) -> Iterator[ShopUp]:
+def secret_key() -> str:
+    """SECRET_KEY for inv up; a test parametrized with "" runs it without one."""
+    return "e2e-up"
+
+
+@pytest.fixture
+def shop_up(tmp_path: Path, secret_key: str) -> Iterator[ShopUp]:
     """`inv up` on three free ports with its own SQLite files."""
     env = shop_environment(tmp_path)
+    env["SECRET_KEY"] = secret_key
     base_port = free_ports_in_a_row(len(SERVICES))
     log = tmp_path / "up.log"
     with log.open("wb") as output:
@@ -97,11 +104,13 @@ def test_ctrl_c_stops_the_shop_at_once_and_quietly(shop_up: ShopUp) -> None:
         assert noise not in said, said
 
 
+@pytest.mark.parametrize("secret_key", [""])
 def test_startup_says_one_line_per_service_then_the_urls(shop_up: ShopUp) -> None:
-    before_up = shop_up.log.read_text().split("The shop is up")[0].strip().splitlines()
+    warning, *ready = shop_up.log.read_text().split("The shop is up")[0].strip().splitlines()
 
-    assert [line.split()[2] for line in before_up] == list(SERVICES)  # labelled, in order
-    assert all("database ready at" in line for line in before_up)
+    assert "SECRET_KEY is not set" in warning  # once for the shop, not once a worker
+    assert [line.split()[2] for line in ready] == list(SERVICES)  # labelled, in order
+    assert all("database ready at" in line for line in ready)
 
 
 def test_a_second_inv_up_on_the_same_ports_says_they_are_taken_and_starts_nothing(
