@@ -74,7 +74,7 @@ def measure(folder: Path, token: str) -> list[tuple[str, float]]:
     import bench.hello
     import orders
     import users
-    from servicekit.upstream import UsersClient
+    from servicekit.upstream import HttpUsersClient
 
     auth = {"Authorization": f"Bearer {token}"}
     form = {"content_type": "application/x-www-form-urlencoded"}
@@ -85,7 +85,7 @@ def measure(folder: Path, token: str) -> list[tuple[str, float]]:
         "orders": orders.create_app({"DATABASE_URL": f"sqlite:///{folder / 'orders'}.db"}),
     }
     gc.freeze()  # as the server's workers do
-    client = UsersClient(os.environ["USERS_URL"])
+    client = HttpUsersClient(os.environ["USERS_URL"])
     calls = {
         "bare Flask: GET /": wsgi_call(apps["hello"], "/"),
         "users: GET /health": wsgi_call(apps["users"], "/health"),

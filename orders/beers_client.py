@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from servicekit.errors import ServiceUnavailable
@@ -24,7 +24,20 @@ class CatalogueBeer:
     price: Decimal
 
 
-class BeersClient(ServiceClient):
+class BeersClient(Protocol):
+    """What orders asks the beers service: which SKUs exist, what they cost. The
+    HTTP client is one; service tests hand create_app a fake."""
+
+    def beer(self, sku: str) -> CatalogueBeer | None:
+        """The beer with this SKU, or None when it is not in the catalogue."""
+
+    def beers(self, skus: Iterable[str]) -> dict[str, CatalogueBeer]:
+        """The beers among these SKUs that are in the catalogue, by SKU."""
+
+
+class HttpBeersClient(ServiceClient, BeersClient):
+    """Asks the beers service over HTTP."""
+
     service = "beers"
 
     def beer(self, sku: str) -> CatalogueBeer | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from random import uniform
 from time import monotonic, perf_counter, sleep
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import orjson
@@ -261,7 +261,17 @@ class RemoteUser:
     is_admin: bool
 
 
-class UsersClient(ServiceClient):
+class UsersClient(Protocol):
+    """What beers and orders ask the users service: who a token belongs to. The
+    HTTP client is one; service tests hand create_app a fake."""
+
+    def user_for_token(self, token: str) -> RemoteUser | None:
+        """The token's user, or None when the token is not valid."""
+
+
+class HttpUsersClient(ServiceClient, UsersClient):
+    """Asks the users service over HTTP."""
+
     service = "users"
 
     def user_for_token(self, token: str) -> RemoteUser | None:

@@ -1,12 +1,16 @@
-"""Stand-ins for the other services, handed to create_app() in service tests."""
+"""Stand-ins for the other services, handed to create_app() in service tests.
+
+Each subclasses the Protocol create_app takes, so mypy holds it to the real
+client's methods."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
-from orders.beers_client import CatalogueBeer
+from orders.beers_client import BeersClient, CatalogueBeer
 from servicekit.errors import ServiceUnavailable
-from servicekit.upstream import RemoteUser
+from servicekit.upstream import RemoteUser, UsersClient
 
 ADMIN = RemoteUser(id=1, username="admin", is_admin=True)
 ALICE = RemoteUser(id=2, username="alice", is_admin=False)
@@ -14,7 +18,7 @@ BOB = RemoteUser(id=3, username="bob", is_admin=False)
 TOKENS = {"admin-token": ADMIN, "alice-token": ALICE, "bob-token": BOB}
 
 
-class FakeUsersClient:
+class FakeUsersClient(UsersClient):
     """Knows a fixed set of tokens; `down` makes it fail like a dead service."""
 
     def __init__(self, tokens: dict[str, RemoteUser] | None = None) -> None:
@@ -29,7 +33,7 @@ class FakeUsersClient:
         return self.tokens.get(token)
 
 
-class FakeBeersClient:
+class FakeBeersClient(BeersClient):
     """A catalogue in a dict; `down` makes it fail like a dead service."""
 
     def __init__(self) -> None:
@@ -45,7 +49,7 @@ class FakeBeersClient:
         self._fail_if_down()
         return self.catalogue.get(sku)
 
-    def beers(self, skus) -> dict[str, CatalogueBeer]:
+    def beers(self, skus: Iterable[str]) -> dict[str, CatalogueBeer]:
         self._fail_if_down()
         wanted = tuple(skus)
         self.lookups.append(wanted)

@@ -4,15 +4,15 @@ import time
 
 import pytest
 
-from orders.beers_client import BeersClient
+from orders.beers_client import HttpBeersClient
 from servicekit.errors import ServiceUnavailable
-from servicekit.upstream import CircuitBreaker, RemoteUser, Timeouts, UsersClient
+from servicekit.upstream import CircuitBreaker, HttpUsersClient, RemoteUser, Timeouts
 
 USER = {"id": 7, "username": "ivan", "is_admin": False, "email": "i@example.com"}
 
 
 def users_client(url, **kwargs):
-    return UsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), **kwargs)
+    return HttpUsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), **kwargs)
 
 
 def test_users_client_sends_the_token_as_a_bearer_header(upstream):
@@ -99,7 +99,7 @@ def test_a_garbled_answer_is_service_unavailable(upstream, body):
 
 def test_beers_client_reads_a_beer_and_its_decimal_price(upstream):
     upstream.body = {"sku": "1", "name": "Загорка", "price": "2.00"}
-    client = BeersClient(upstream.url)
+    client = HttpBeersClient(upstream.url)
     beer = client.beer("1")
     assert (beer.sku, beer.name, str(beer.price)) == ("1", "Загорка", "2.00")
     client.close()
@@ -107,14 +107,14 @@ def test_beers_client_reads_a_beer_and_its_decimal_price(upstream):
 
 def test_beers_client_says_none_for_an_unknown_sku(upstream):
     upstream.status, upstream.body = 404, {"status": 404}
-    client = BeersClient(upstream.url)
+    client = HttpBeersClient(upstream.url)
     assert client.beer("nope") is None
     client.close()
 
 
 def test_beers_client_asks_for_many_skus_in_one_call(upstream):
     upstream.body = [{"sku": "1", "name": "a", "price": "1.00"}]
-    client = BeersClient(upstream.url)
+    client = HttpBeersClient(upstream.url)
     found = client.beers(["2", "1", "1"])
     assert list(found) == ["1"]
     assert len(upstream.requests) == 1
@@ -124,7 +124,7 @@ def test_beers_client_asks_for_many_skus_in_one_call(upstream):
 
 def test_beers_client_splits_huge_lookups_to_keep_urls_short(upstream):
     upstream.body = []
-    client = BeersClient(upstream.url)
+    client = HttpBeersClient(upstream.url)
     skus = [f"{n:064d}" for n in range(100)]  # 100 SKUs of the longest kind
     client.beers(skus)
     assert len(upstream.requests) > 1
@@ -145,7 +145,7 @@ def test_a_kept_alive_connection_closed_by_the_other_side_is_retried_once(upstre
 
 def test_connections_are_renewed_so_new_pods_behind_a_service_get_calls(upstream):
     upstream.body = USER
-    client = UsersClient(upstream.url, connection_lifetime=1)
+    client = HttpUsersClient(upstream.url, connection_lifetime=1)
     client.user_for_token("t0k")
     time.sleep(1.2)
     client.user_for_token("t0k")
@@ -208,7 +208,7 @@ class Clock:
 
 def breaking_client(url, clock):
     breaker = CircuitBreaker(failures=3, seconds=30, clock=clock)
-    return UsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), breaker=breaker)
+    return HttpUsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), breaker=breaker)
 
 
 def test_after_failures_in_a_row_the_breaker_refuses_calls_without_sending_them(upstream):
