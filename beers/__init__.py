@@ -9,7 +9,7 @@ from apiflask import APIFlask
 
 from servicekit.app import create_service_app, upstream_client
 from servicekit.config import Setting, UpstreamConfig
-from servicekit.upstream import UsersClient
+from servicekit.upstream import HttpUsersClient, UsersClient
 
 from .models import db
 
@@ -32,7 +32,9 @@ def create_app(
         db=db,
         test_config=test_config,
     )
-    app.extensions["users_client"] = users_client or upstream_client(app, UsersClient, "USERS_URL")
+    app.extensions["users_client"] = users_client or upstream_client(
+        app, HttpUsersClient, "USERS_URL"
+    )
     from .views import bp
 
     app.register_blueprint(bp)

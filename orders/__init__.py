@@ -9,9 +9,9 @@ from apiflask import APIFlask
 
 from servicekit.app import create_service_app, upstream_client
 from servicekit.config import Setting, UpstreamConfig
-from servicekit.upstream import UsersClient
+from servicekit.upstream import HttpUsersClient, UsersClient
 
-from .beers_client import BeersClient
+from .beers_client import BeersClient, HttpBeersClient
 from .models import db
 
 
@@ -40,8 +40,12 @@ def create_app(
         db=db,
         test_config=test_config,
     )
-    app.extensions["users_client"] = users_client or upstream_client(app, UsersClient, "USERS_URL")
-    app.extensions["beers_client"] = beers_client or upstream_client(app, BeersClient, "BEERS_URL")
+    app.extensions["users_client"] = users_client or upstream_client(
+        app, HttpUsersClient, "USERS_URL"
+    )
+    app.extensions["beers_client"] = beers_client or upstream_client(
+        app, HttpBeersClient, "BEERS_URL"
+    )
     from .views import bp
 
     app.register_blueprint(bp)
