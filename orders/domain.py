@@ -1,8 +1,13 @@
 """The ordering rules, kept by the database: one open order per user, atomic
 quantity updates, and a checkout that only one request can win.
 
-Every request here is hot, so the statements are SQLAlchemy Core, built once
-with bind parameters, and run outside the ORM session.
+Nothing here goes through the ORM session; the models only describe the
+tables. Every request here is hot, so reads are compiled queries
+(servicekit.db.Query) run on the driver's cursor, without SQLAlchemy's
+per-execution machinery. Writes are Core statements built once, run in a
+transaction of their own (servicekit.db.writing): quantities change inside
+the statements, and a row lock or a unique index decides between racing
+requests, never a Python read-modify-write.
 """
 
 from __future__ import annotations
@@ -42,9 +47,9 @@ class LineView:
 
 @dataclass(frozen=True)
 class OrderView:
-    """An order as clients see it, read straight from the tables."""
+    """An order as clients see it."""
 
-    id: int | None
+    id: int | None  # None only for the empty order shown when none is open
     is_open: bool
     time_created: datetime | None
     time_modified: datetime | None
@@ -54,6 +59,13 @@ class OrderView:
     @property
     def total(self) -> Decimal:
         return sum((line.line_total for line in self.lines), Decimal("0.00"))
+
+
+@dataclass(frozen=True)
+class StoredOrder(OrderView):
+    """An order read from the tables: it has an id."""
+
+    id: int
 
 
 # An order and its lines come back in one query, a row per line (one row with
@@ -83,18 +95,18 @@ OPEN_ORDER_OF = Query(ORDERS_WITH_LINES.where(Order.user_id == bindparam("user_i
 SKUS_OF_ORDER = Query(select(Line.sku).where(Line.order_id == bindparam("order_id")))
 
 # Writes. In an UPDATE, SQLAlchemy keeps the table's column names for the SET
-# clause, so bind parameters there are named for their role (target_order,
+# clause, so bind parameters there are named for their role (target_order_id,
 # added_quantity); an INSERT takes the columns by name.
 #
 # Bumping the version is how a request takes an open order's row lock (on
 # SQLite, the write lock) until commit: adds, removals and checkouts of one
 # order take turns. The lock answers with the order's id, or none if not open.
 LOCK = update(Order).where(Order.is_open).values(version=Order.version + 1).returning(Order.id)
-LOCK_ORDER = LOCK.where(Order.id == bindparam("target_order"))
-LOCK_OPEN_ORDER = LOCK.where(Order.user_id == bindparam("owner"))
+LOCK_ORDER = LOCK.where(Order.id == bindparam("target_order_id"))
+LOCK_OPEN_ORDER = LOCK.where(Order.user_id == bindparam("owner_id"))
 TOUCH_OPEN_ORDER = LOCK_OPEN_ORDER.values(time_modified=bindparam("now"))
 OPEN_AN_ORDER = insert(Order).returning(Order.id)
-LINE_OF_ORDER = (Line.order_id == bindparam("target_order"), Line.sku == bindparam("target_sku"))
+LINE_OF_ORDER = (Line.order_id == bindparam("target_order_id"), Line.sku == bindparam("target_sku"))
 GROW_LINE = (
     update(Line)
     .where(*LINE_OF_ORDER, Line.quantity + bindparam("added_quantity") <= MAX_LINE_QUANTITY)
@@ -109,12 +121,12 @@ LINE_EXISTS = Query(select(Line.id).where(*LINE_OF_ORDER))
 REMOVE_LINE = delete(Line).where(*LINE_OF_ORDER)
 MARK_MODIFIED = (
     update(Order)
-    .where(Order.id == bindparam("target_order"))
+    .where(Order.id == bindparam("target_order_id"))
     .values(time_modified=bindparam("now"))
 )
 CLOSE_ORDER = (
     update(Order)
-    .where(Order.id == bindparam("target_order"))
+    .where(Order.id == bindparam("target_order_id"))
     .values(
         is_open=False,
         version=Order.version + 1,
@@ -129,13 +141,13 @@ FREEZE_LINE = (
 )
 
 
-def _orders(rows: list[Any]) -> list[OrderView]:
+def _orders(rows: list[Any]) -> list[StoredOrder]:
     """Orders with their lines, from the rows of ORDERS_WITH_LINES."""
-    orders: dict[int, OrderView] = {}
+    orders: dict[int, StoredOrder] = {}
     for row in rows:
         order = orders.get(row.id)
         if order is None:
-            order = orders[row.id] = OrderView(
+            order = orders[row.id] = StoredOrder(
                 row.id, row.is_open, row.time_created, row.time_modified, row.time_checked_out, []
             )
         if row.sku is not None:
@@ -143,12 +155,12 @@ def _orders(rows: list[Any]) -> list[OrderView]:
     return list(orders.values())
 
 
-def orders_of(user_id: int) -> list[OrderView]:
+def orders_of(user_id: int) -> list[StoredOrder]:
     """The user's orders, oldest first, with their lines."""
     return _orders(read(db.engine, ORDERS_OF, {"user_id": user_id}))
 
 
-def order_of(user_id: int, order_id: int, connection: Connection | None = None) -> OrderView:
+def order_of(user_id: int, order_id: int, connection: Connection | None = None) -> StoredOrder:
     """One of the user's orders; someone else's is as missing as a made-up one."""
     if 0 < order_id <= MAX_ID:  # else no such id can exist (and the database would refuse it)
         params = {"order_id": order_id, "user_id": user_id}
@@ -158,7 +170,8 @@ def order_of(user_id: int, order_id: int, connection: Connection | None = None) 
     raise NotFound(f"You have no order {order_id}.")
 
 
-def open_order(user_id: int) -> OrderView | None:
+def open_order(user_id: int) -> StoredOrder | None:
+    """The user's open order, if there is one."""
     found = _orders(read(db.engine, OPEN_ORDER_OF, {"user_id": user_id}))
     return found[0] if found else None
 
@@ -169,10 +182,10 @@ def empty_order() -> OrderView:
     return OrderView(None, True, None, None, None, lines=[])
 
 
-def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> OrderView:
+def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> StoredOrder:
     """Add so many of a beer to the user's open order, opening one if needed.
 
-    The line's quantity grows in the database (quantity = quantity + n), and the
+    The line's quantity grows in the database (quantity = quantity + added), and the
     line takes the catalogue's current price and name; a line never holds more
     than MAX_LINE_QUANTITY (409, and nothing changes).
     """
@@ -181,25 +194,25 @@ def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> OrderView:
             with writing(db.engine) as connection:
                 now = utcnow()
                 order_id = connection.execute(
-                    TOUCH_OPEN_ORDER, {"owner": user_id, "now": now}
+                    TOUCH_OPEN_ORDER, {"owner_id": user_id, "now": now}
                 ).scalar()
                 if order_id is None:
                     order_id = connection.execute(
                         OPEN_AN_ORDER, _new_order(user_id, now)
                     ).scalar_one()
+                which_line = {"target_order_id": order_id, "target_sku": beer.sku}
                 grown = connection.execute(
                     GROW_LINE,
                     {
-                        "target_order": order_id,
-                        "target_sku": beer.sku,
+                        **which_line,
                         "added_quantity": quantity,
                         "catalogue_price": beer.price,
                         "catalogue_name": beer.name,
                     },
                 )
                 if not grown.rowcount:
-                    line = {"target_order": order_id, "target_sku": beer.sku}
-                    if read(connection, LINE_EXISTS, line):  # so it is full
+                    # No line grew: either there is none yet, or it would pass the cap.
+                    if read(connection, LINE_EXISTS, which_line):
                         raise Conflict(
                             f"An order holds at most {MAX_LINE_QUANTITY} of a beer.",
                             errors={"quantity": [f"The line would pass {MAX_LINE_QUANTITY}."]},
@@ -234,14 +247,16 @@ def _new_line(order_id: int, beer: CatalogueBeer, quantity: int) -> dict[str, An
 def remove_beer(user_id: int, sku: str) -> None:
     """Remove a beer's line from the user's open order, if it is there."""
     with writing(db.engine) as connection:
-        order_id = connection.execute(LOCK_OPEN_ORDER, {"owner": user_id}).scalar()
+        order_id = connection.execute(LOCK_OPEN_ORDER, {"owner_id": user_id}).scalar()
         if order_id is None:
             return
-        if connection.execute(REMOVE_LINE, {"target_order": order_id, "target_sku": sku}).rowcount:
-            connection.execute(MARK_MODIFIED, {"target_order": order_id, "now": utcnow()})
+        if connection.execute(
+            REMOVE_LINE, {"target_order_id": order_id, "target_sku": sku}
+        ).rowcount:
+            connection.execute(MARK_MODIFIED, {"target_order_id": order_id, "now": utcnow()})
 
 
-def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
+def checkout(user_id: int, catalogue: BeersClient) -> StoredOrder:
     """Close the user's open order at the catalogue's current prices.
 
     The prices are fetched with no transaction open. Then, holding the order's
@@ -249,7 +264,7 @@ def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
     have no SKU the prices lack (else they are fetched again for the new lines).
     """
     first = open_order(user_id)
-    if first is None or first.id is None or not first.lines:  # (stored orders have ids)
+    if first is None or not first.lines:
         raise Conflict("Your open order is empty: add beers before checking out.")
     order_id, skus = first.id, [line.sku for line in first.lines]
     for _ in range(ATTEMPTS):
@@ -262,7 +277,7 @@ def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
                 skus=gone,
             )
         with writing(db.engine) as connection:
-            if connection.execute(LOCK_ORDER, {"target_order": order_id}).scalar() is None:
+            if connection.execute(LOCK_ORDER, {"target_order_id": order_id}).scalar() is None:
                 raise Conflict("Your order was just checked out by another request.")
             skus = [line.sku for line in read(connection, SKUS_OF_ORDER, {"order_id": order_id})]
             if not skus:
@@ -275,12 +290,12 @@ def checkout(user_id: int, catalogue: BeersClient) -> OrderView:
 
 def _close(connection: Connection, order_id: int, beers: list[CatalogueBeer]) -> None:
     """Close the (locked, open) order and freeze these beers' prices on its lines."""
-    connection.execute(CLOSE_ORDER, {"target_order": order_id, "now": utcnow()})
+    connection.execute(CLOSE_ORDER, {"target_order_id": order_id, "now": utcnow()})
     connection.execute(
         FREEZE_LINE,
         [
             {
-                "target_order": order_id,
+                "target_order_id": order_id,
                 "target_sku": beer.sku,
                 "catalogue_price": beer.price,
                 "catalogue_name": beer.name,

@@ -10,6 +10,12 @@ retry. The same key with a different request (compared on the fields as the
 endpoint reads them, after validation) is 422; while the first is still
 running, 409. A claim whose request never finished (its process died) is
 released after STALE_SECONDS.
+
+Keys are written with Core statements, each in a transaction of its own
+(servicekit.db.writing), outside the ORM session and the view's own writes:
+a claim is committed before the view runs, so that a request racing it with
+the same key finds it; the unique constraint decides which claim wins. A
+taken key is looked up with a compiled read (servicekit.db.Query).
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ KEPT = Query(
     )
 )
 CLAIM = insert(IdempotencyKey).returning(IdempotencyKey.id)
-FORGET_BEFORE = delete(IdempotencyKey).where(IdempotencyKey.time_created < bindparam("since"))
+FORGET_BEFORE = delete(IdempotencyKey).where(IdempotencyKey.time_created < bindparam("cutoff"))
 RELEASE = delete(IdempotencyKey).where(IdempotencyKey.id == bindparam("claim_id"))
 TAKE_OVER = (
     update(IdempotencyKey)
@@ -154,7 +160,7 @@ def _claim(claim: Claim) -> tuple[int, Response | None]:
     now = utcnow()
     ttl = timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
     with writing(db.engine) as connection:
-        connection.execute(FORGET_BEFORE, {"since": now - ttl})  # their time is up
+        connection.execute(FORGET_BEFORE, {"cutoff": now - ttl})  # their time is up
     row = {**claim.where, "fingerprint": claim.fingerprint, "time_created": now}
     for _ in range(3):  # claimed, or seen, within a few rounds of racing
         try:

@@ -59,7 +59,7 @@ def beers_client() -> BeersClient:
 @bp.get("/")
 @with_user
 @bp.output(OrderOut(many=True), description="The caller's orders, oldest first.")
-def list_orders(user: RemoteUser) -> list[domain.OrderView]:
+def list_orders(user: RemoteUser) -> list[domain.StoredOrder]:
     """The caller's orders, the open one included, oldest first."""
     return domain.orders_of(user.id)
 
