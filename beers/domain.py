@@ -1,4 +1,12 @@
-"""The catalogue's rules: SKUs are unique and never change."""
+"""The catalogue's rules: SKUs are unique and never change.
+
+Reads that every client makes (a beer, a page of beers) are compiled queries
+(servicekit.db.Query) run on the driver's cursor, outside the ORM session,
+for speed; a page of chosen SKUs goes through Core instead, since its
+expanding IN list cannot be compiled once. Changes, which only administrators
+make, go through the ORM session in a write transaction; the unique index on
+SKU decides between two adds of one SKU.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +29,7 @@ DEMO_CATALOGUE = (
 )
 
 
-# The reads everyone makes, built once (building costs more than running them).
+# The reads, built once: building a statement costs more than running it.
 BEER_COLUMNS = tuple(Beer.__table__.columns)
 BEER_BY_SKU = Query(select(*BEER_COLUMNS).where(Beer.sku == bindparam("sku")))
 WITH_SKUS = Beer.sku.in_(bindparam("skus", expanding=True))
@@ -32,9 +40,11 @@ PAGE = (
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
-PAGE_OF_ALL, PAGE_WITH_SKUS = Query(PAGE), PAGE.where(WITH_SKUS)
+PAGE_OF_ALL = Query(PAGE)
+PAGE_WITH_SKUS = PAGE.where(WITH_SKUS)
 COUNT = select(func.count()).select_from(Beer)
-COUNT_ALL, COUNT_WITH_SKUS = Query(COUNT), COUNT.where(WITH_SKUS)
+COUNT_ALL = Query(COUNT)
+COUNT_WITH_SKUS = COUNT.where(WITH_SKUS)
 
 
 def list_beers(*, limit: int, offset: int, skus: Sequence[str]) -> tuple[list[Any], int]:
@@ -49,19 +59,11 @@ def list_beers(*, limit: int, offset: int, skus: Sequence[str]) -> tuple[list[An
 
 
 def find_beer(sku: str) -> Any:
-    """A beer to show, read straight from the table."""
+    """The beer with this SKU, as a row to show; 404 when there is none."""
     found = read(db.engine, BEER_BY_SKU, {"sku": sku})
     if not found:
         raise NotFound(f"No beer has SKU {sku}.")
     return found[0]
-
-
-def get_beer(sku: str) -> Beer:
-    """A beer to change, in the session."""
-    beer = db.session.scalars(select(Beer).where(Beer.sku == sku)).one_or_none()
-    if beer is None:
-        raise NotFound(f"No beer has SKU {sku}.")
-    return beer
 
 
 def add_beer(fields: dict[str, Any]) -> Beer:
@@ -84,7 +86,7 @@ CHANGEABLE = ("name", "price", "image")
 def change_beer(sku: str, fields: dict[str, Any]) -> Beer:
     """Set the changeable fields given (PUT gives them all, PATCH some)."""
     with write_transaction(db.session):
-        beer = get_beer(sku)
+        beer = _beer_in_session(sku)
         for name in CHANGEABLE:
             if name in fields:
                 setattr(beer, name, fields[name])
@@ -92,8 +94,19 @@ def change_beer(sku: str, fields: dict[str, Any]) -> Beer:
 
 
 def delete_beer(sku: str) -> None:
+    """Remove the beer with this SKU from the catalogue."""
     with write_transaction(db.session):
-        db.session.delete(get_beer(sku))
+        db.session.delete(_beer_in_session(sku))
+
+
+def _beer_in_session(sku: str) -> Beer:
+    """The beer with this SKU, loaded into the session to be changed or deleted
+    inside a write transaction; 404 when there is none. To show a beer, use
+    find_beer."""
+    beer = db.session.scalars(select(Beer).where(Beer.sku == sku)).one_or_none()
+    if beer is None:
+        raise NotFound(f"No beer has SKU {sku}.")
+    return beer
 
 
 def seed_demo_catalogue() -> int:
