@@ -1,4 +1,14 @@
-"""Registration, login and tokens: the users service's rules."""
+"""Registration, login and tokens: the users service's rules.
+
+The two reads on hot paths, a login's user and a token's user (which every
+order and every catalogue change asks for), are compiled queries
+(servicekit.db.Query) run on the driver's cursor, outside the ORM session:
+for speed, and so that a login holds no connection while its password waits
+its turn. Everything else (registering, issuing and revoking tokens,
+promoting) goes through the ORM session in a write transaction; the unique
+indexes on the case-folded username and email have the last word on racing
+registrations. Failed logins are counted by the throttling module.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +60,7 @@ def name_key(name: str) -> str:
 
 
 def find_user(username: str) -> User | None:
+    """The user with this username, whatever its case, in the session."""
     return db.session.scalars(
         select(User).where(User.username_key == name_key(username))
     ).one_or_none()
@@ -121,6 +132,11 @@ def _refuse_taken(username: str, email: str) -> None:
         raise Conflict(f"Already taken: {', '.join(taken)}.", errors=taken)
 
 
+LOGIN_OF = Query(
+    select(User.id, User.password_hash).where(User.username_key == bindparam("username_key"))
+)
+
+
 def log_in(
     username: str,
     password: str,
@@ -132,21 +148,21 @@ def log_in(
 ) -> tuple[IssuedToken, throttling.Quota]:
     """A new token for the right password; one 401 for any wrong pair; 429 for
     a username or address with too many recent failures (see throttling)."""
-    key = name_key(username)
-    quota = throttling.quota(key, address, limits)
+    username_key = name_key(username)
+    quota = throttling.quota(username_key, address, limits)
     if quota.wait_seconds is not None:
         raise TooManyFailures(quota)
     # Read on a connection given back at once: none is held while the password
     # waits its turn (a flood of logins would empty the pool).
-    found = read(db.engine, LOGIN_OF, {"username_key": key})
+    found = read(db.engine, LOGIN_OF, {"username_key": username_key})
     user = found[0] if found else None
     password_hash = user.password_hash if user else stand_in_hash()
     with password_turn(wait_seconds):
         matches = check_password_hash(password_hash, password)
     if not matches or user is None:
-        throttling.record_failure(key, address, limits)
+        throttling.record_failure(username_key, address, limits)
         raise Unauthorized("Wrong username or password.", headers=quota.after_a_failure().headers())
-    throttling.clear(key, address)
+    throttling.clear(username_key, address)
     return _new_token(user, ttl_seconds), throttling.Quota(limits, limits.per_username, 0)
 
 
@@ -158,11 +174,6 @@ class TooManyFailures(Problem):
             f"Too many failed logins; try again in {quota.wait_seconds} seconds.",
             headers={**quota.headers(), "Retry-After": str(quota.wait_seconds)},
         )
-
-
-LOGIN_OF = Query(
-    select(User.id, User.password_hash).where(User.username_key == bindparam("username_key"))
-)
 
 
 def _new_token(user: Any, ttl_seconds: int) -> IssuedToken:
@@ -195,10 +206,12 @@ def user_for_token(token: str) -> Any | None:
 def revoke(token: str) -> bool:
     """Revoke a live token; False when it was not one."""
     with write_transaction(db.session):
-        result = db.session.execute(
+        # Core on the session's own connection, in its transaction: the result
+        # counts the rows deleted.
+        revoked = db.session.connection().execute(
             delete(Token).where(Token.digest == token_digest(token), Token.expires_at > utcnow())
         )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(revoked.rowcount)
 
 
 def promote_to_admin(username: str) -> User | None:

@@ -6,6 +6,11 @@ window, or an address with LOGIN_MAX_FAILURES_PER_ADDRESS, may not try again
 (429) until its oldest counted failure leaves the window; its password is not
 even checked. A successful login clears the username's count for that address.
 Counts older than the window are deleted as new ones are written.
+
+Counts are read with compiled queries (servicekit.db.Query) on the driver's
+cursor, since every login reads them, and written with Core statements in a
+transaction of their own (servicekit.db.writing), outside the ORM session: a
+failure is counted, or forgiven, at once, whatever the request does next.
 """
 
 from __future__ import annotations
@@ -73,14 +78,12 @@ FAILURES_FROM_ADDRESS = Query(
     )
 )
 RECORD_FAILURE = insert(LoginFailure)
-FORGET_BEFORE = delete(LoginFailure).where(LoginFailure.time <= bindparam("since"))
+FORGET_BEFORE = delete(LoginFailure).where(LoginFailure.time <= bindparam("cutoff"))
 CLEAR = delete(LoginFailure).where(
-    LoginFailure.username_key == bindparam("target_username"),
-    LoginFailure.address == bindparam("target_address"),
+    LoginFailure.username_key == bindparam("username_key"),
+    LoginFailure.address == bindparam("address"),
 )
-CLEAR_USERNAME = delete(LoginFailure).where(
-    LoginFailure.username_key == bindparam("target_username")
-)
+CLEAR_USERNAME = delete(LoginFailure).where(LoginFailure.username_key == bindparam("username_key"))
 
 
 def quota(username_key: str, address: str, limits: Limits) -> Quota:
@@ -88,14 +91,14 @@ def quota(username_key: str, address: str, limits: Limits) -> Quota:
     whether it (or the address) must wait."""
     now = utcnow()
     params = {"username_key": username_key, "address": address, "since": now - limits.window}
-    [(mine, my_oldest)] = read(db.engine, FAILURES_OF_USERNAME, params)
-    [(theirs, their_oldest)] = read(db.engine, FAILURES_FROM_ADDRESS, params)
-    reset = _seconds_until(my_oldest, limits, now) if mine else 0
-    remaining = max(limits.per_username - mine, 0)
-    if mine >= limits.per_username:
+    [(username_failures, username_oldest)] = read(db.engine, FAILURES_OF_USERNAME, params)
+    [(address_failures, address_oldest)] = read(db.engine, FAILURES_FROM_ADDRESS, params)
+    reset = _seconds_until(username_oldest, limits, now) if username_failures else 0
+    remaining = max(limits.per_username - username_failures, 0)
+    if username_failures >= limits.per_username:
         return Quota(limits, 0, reset, wait_seconds=reset)
-    if theirs >= limits.per_address:
-        return Quota(limits, remaining, reset, _seconds_until(their_oldest, limits, now))
+    if address_failures >= limits.per_address:
+        return Quota(limits, remaining, reset, _seconds_until(address_oldest, limits, now))
     return Quota(limits, remaining, reset)
 
 
@@ -110,7 +113,7 @@ def record_failure(username_key: str, address: str, limits: Limits) -> None:
     """Count a failed login, and forget those that left the window."""
     now = utcnow()
     with writing(db.engine) as connection:
-        connection.execute(FORGET_BEFORE, {"since": now - limits.window})
+        connection.execute(FORGET_BEFORE, {"cutoff": now - limits.window})
         connection.execute(
             RECORD_FAILURE, {"username_key": username_key, "address": address, "time": now}
         )
@@ -119,13 +122,13 @@ def record_failure(username_key: str, address: str, limits: Limits) -> None:
 def clear(username_key: str, address: str) -> None:
     """After a successful login: that username's failures from there are forgiven."""
     with writing(db.engine) as connection:
-        connection.execute(CLEAR, {"target_username": username_key, "target_address": address})
+        connection.execute(CLEAR, {"username_key": username_key, "address": address})
 
 
 def unthrottle(username_key: str) -> int:
     """Forget every failure of a username, from anywhere; how many there were."""
     with writing(db.engine) as connection:
-        return connection.execute(CLEAR_USERNAME, {"target_username": username_key}).rowcount
+        return connection.execute(CLEAR_USERNAME, {"username_key": username_key}).rowcount
 
 
 def trusted_networks(setting: str) -> tuple[Network, ...]:
