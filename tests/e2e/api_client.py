@@ -11,7 +11,6 @@ import requests
 
 TIMEOUT = 10.0
 PASSWORD = "correct horse battery"
-PROBLEM_JSON = "application/problem+json"
 
 
 def unique(prefix: str) -> str:
@@ -31,16 +30,6 @@ def encoded(encoding: str, fields: dict[str, Any]) -> dict[str, Any]:
     if encoding == "urlencoded form":
         return {"data": fields}
     return {"files": {name: (None, str(value)) for name, value in fields.items()}}
-
-
-def assert_problem(response: requests.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with this status; its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith(PROBLEM_JSON), response.headers
-    body: dict[str, Any] = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys(), body
-    assert body["status"] == status
-    return body
 
 
 def assert_utc_time(value: str) -> datetime:

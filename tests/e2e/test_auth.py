@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 import requests
 
-from .api_client import TIMEOUT, ShopApi, assert_problem, bearer, unique
+from tests.problems import assert_problem
+
+from .api_client import TIMEOUT, ShopApi, bearer, unique
 from .services import ADMIN_PASSWORD, Shop, create_admin
 
 pytestmark = pytest.mark.e2e

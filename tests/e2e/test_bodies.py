@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from .api_client import PASSWORD, TIMEOUT, ShopApi, assert_problem, bearer, encoded, unique
+from tests.problems import assert_problem
+
+from .api_client import PASSWORD, TIMEOUT, ShopApi, bearer, encoded, unique
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from .api_client import TIMEOUT, ShopApi, assert_problem, assert_utc_time, bearer, unique
+from tests.problems import assert_problem
+
+from .api_client import TIMEOUT, ShopApi, assert_utc_time, bearer, unique
 
 pytestmark = pytest.mark.e2e
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .api_client import ShopApi, assert_problem
+from tests.problems import assert_problem
+
+from .api_client import ShopApi
 
 pytestmark = pytest.mark.e2e
 

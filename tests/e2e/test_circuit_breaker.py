@@ -13,7 +13,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from .api_client import TIMEOUT, ShopApi, assert_problem
+from tests.problems import assert_problem
+
+from .api_client import TIMEOUT, ShopApi
 from .services import Service, StartService, descendants
 
 pytestmark = pytest.mark.e2e

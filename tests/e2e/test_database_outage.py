@@ -11,8 +11,9 @@ import requests
 
 from tests.databases import POSTGRES_URL
 from tests.postgres import postgres_server
+from tests.problems import PROBLEM_JSON
 
-from .api_client import PROBLEM_JSON, TIMEOUT
+from .api_client import TIMEOUT
 from .services import StartService
 
 pytestmark = [

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from .api_client import TIMEOUT, assert_problem, bearer
+from tests.problems import assert_problem
+
+from .api_client import TIMEOUT, bearer
 from .services import Shop
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from .api_client import PROBLEM_JSON, TIMEOUT, Customer, ShopApi, bearer, unique
+from tests.problems import PROBLEM_JSON
+
+from .api_client import TIMEOUT, Customer, ShopApi, bearer, unique
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,9 @@ import time
 import pytest
 import requests
 
-from .api_client import TIMEOUT, ShopApi, assert_problem, unique
+from tests.problems import assert_problem
+
+from .api_client import TIMEOUT, ShopApi, unique
 from .services import Service, StartService
 
 pytestmark = pytest.mark.e2e

@@ -12,6 +12,8 @@ from functools import partial
 import pytest
 import requests
 
+from tests.metrics import metric_types, samples
+
 from .api_client import TIMEOUT, ShopApi, bearer
 from .services import Service, Shop
 
@@ -36,8 +38,6 @@ EXPECTED_PATHS = {
         "/api/orders/{order_id}",
     ],
 }
-SAMPLE = r"^{name}\{{(?P<labels>[^}}]*)\}} (?P<value>\S+)"
-LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 def service(shop: Shop, name: str) -> Service:
@@ -58,15 +58,6 @@ def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
 
 def has_logged(service: Service, text: str) -> bool:
     return text in service.output()
-
-
-def samples(metrics: str, name: str) -> list[tuple[dict[str, str], float]]:
-    """Every sample of a metric in Prometheus text: its labels and its value."""
-    pattern = re.compile(SAMPLE.format(name=re.escape(name)), re.MULTILINE)
-    return [
-        (dict(LABEL.findall(match["labels"])), float(match["value"]))
-        for match in pattern.finditer(metrics)
-    ]
 
 
 def scrape(url: str) -> str:
@@ -151,8 +142,9 @@ def test_metrics_are_prometheus_text_counting_requests(shop: Shop, name: str) ->
 
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
-    assert "# TYPE http_requests_total counter" in response.text
-    assert "# TYPE http_request_duration_seconds histogram" in response.text
+    types = metric_types(response.text)
+    assert types["http_requests"] == "counter"
+    assert types["http_request_duration_seconds"] == "histogram"
 
     def health_is_counted() -> bool:
         counts = samples(scrape(url), "http_requests_total")

@@ -13,7 +13,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from .api_client import TIMEOUT, Customer, ShopApi, assert_problem, unique
+from tests.problems import assert_problem
+
+from .api_client import TIMEOUT, Customer, ShopApi, unique
 from .fake_beers import FakeBeers
 from .services import Service, StartService, free_port
 

@@ -9,15 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from .api_client import (
-    PASSWORD,
-    TIMEOUT,
-    ShopApi,
-    assert_problem,
-    assert_utc_time,
-    encoded,
-    unique,
-)
+from tests.problems import assert_problem
+
+from .api_client import PASSWORD, TIMEOUT, ShopApi, assert_utc_time, encoded, unique
 from .services import Service, StartService
 
 pytestmark = pytest.mark.e2e
