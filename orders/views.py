@@ -74,8 +74,8 @@ def current_order(user: RemoteUser) -> domain.OrderView:
 
 @bp.put("/current")
 @with_user
-@bp.input(AddBeerIn, location="json_or_form", arg_name="item")
-@idempotent(lambda item: {"sku": item["sku"], "quantity": item["quantity"]})
+@bp.input(AddBeerIn, location="json_or_form", arg_name="wanted")
+@idempotent(lambda wanted: {"sku": wanted["sku"], "quantity": wanted["quantity"]})
 @bp.output(OrderOut, description="The open order after the beers were added.", headers=REPLAYED)
 @bp.doc(
     extensions=IDEMPOTENT,
@@ -107,12 +107,13 @@ def current_order(user: RemoteUser) -> domain.OrderView:
         503: CATALOGUE_DOWN,
     },
 )
-def add_beer(item: dict[str, Any], user: RemoteUser) -> domain.OrderView:
+def add_beer(wanted: dict[str, Any], user: RemoteUser) -> domain.OrderView:
     """Add `quantity` of a beer to the caller's open order (opening one if needed)."""
-    beer = beers_client().beer(item["sku"])
+    beer = beers_client().beer(wanted["sku"])
     if beer is None:
-        raise NotFound(f"No beer has SKU {item['sku']}.", errors={"sku": ["Not in the catalogue."]})
-    return domain.add_beer(user.id, beer, item["quantity"])
+        sku = wanted["sku"]
+        raise NotFound(f"No beer has SKU {sku}.", errors={"sku": ["Not in the catalogue."]})
+    return domain.add_beer(user.id, beer, wanted["quantity"])
 
 
 @bp.delete("/current")
