@@ -7,6 +7,7 @@ Only the commands are here; servicekit.launcher knows the services and starts th
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 import shutil
@@ -25,6 +26,7 @@ from invoke import Argument, Collection, Context, Exit, Task, task
 
 from servicekit import launcher
 from servicekit.launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
+from servicekit.migrations import new_revision
 from servicekit.observability import configure_logging
 from servicekit.serving import share_a_secret_key
 
@@ -91,6 +93,7 @@ FLAGS = {
         Flag("username", "", "who: the administrator, or whose failed logins to forget", "u"),
         Flag("email", "", "the new administrator's email", "e"),
         Flag("password", "", "the new administrator's; else $ADMIN_PASSWORD, else asked for"),
+        Flag("message", "", "what the revision changes: its docstring and file name", "m"),
     )
 }
 Flags = Mapping[str, Any]
@@ -123,6 +126,15 @@ def serve(service: str, flags: Flags) -> None:
     os.execve(argv[0], argv, launcher.server_env(database_url))
 
 
+def revision(service: str, flags: Flags) -> None:
+    models = importlib.import_module(f"{service}.models")
+    written = new_revision(service, models.db.metadata, flags["message"])
+    if written is None:
+        print(f"The {service} models and migrations agree: no revision to write")
+        return
+    print(f"Wrote {written.relative_to(ROOT)}: review it, then `inv {service} setup` applies it")
+
+
 def create_admin(service: str, flags: Flags) -> None:
     from users.admin import AdminRefused
     from users.admin import create_admin as create
@@ -152,7 +164,14 @@ SETUP = Action("setup", "upgrade the database to the latest schema, keeping its 
 SERVE = Action(
     "serve", "set up, then serve with granian; Ctrl-C stops it", ("host", "port", "workers"), serve
 )
-# Actions only some services have, besides setup and serve.
+REVISION = Action(
+    "revision",
+    "write the next migration from the models (none if they agree); review it",
+    ("message",),
+    revision,
+    required=("message",),
+)
+# Actions only some services have, besides setup, serve and revision.
 OWN_ACTIONS = {
     "users": (
         Action(
@@ -174,9 +193,15 @@ OWN_ACTIONS = {
 
 
 def actions_of(entry: ServiceEntry) -> dict[str, Action]:
-    """A service's actions by name: setup (--seed where it seeds), serve, its own."""
+    """A service's actions by name: setup (--seed where it seeds), serve,
+    revision, its own."""
     setup_flags = ("reset", "seed") if entry.seeds else ("reset",)
-    actions = (replace(SETUP, flags=setup_flags), SERVE, *OWN_ACTIONS.get(entry.name, ()))
+    actions = (
+        replace(SETUP, flags=setup_flags),
+        SERVE,
+        REVISION,
+        *OWN_ACTIONS.get(entry.name, ()),
+    )
     return {action.name: action for action in actions}
 
 

@@ -1,18 +1,24 @@
-"""Each service's own Alembic history: upgrade a database to the latest schema."""
+"""Each service's own Alembic history: upgrade a database to the latest schema,
+and write the next revision from the models."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
+from argparse import Namespace
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from tempfile import TemporaryDirectory
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
+from alembic.operations.ops import MigrationScript
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
 from .db import SQLITE_BEGIN, open_engine
@@ -51,10 +57,20 @@ def migration_target(url: str, metadata: MetaData) -> Iterator[MigrationTarget]:
         engine.dispose()
 
 
-def alembic_config(service: str, db: Schema, connection: Connection | None = None) -> Config:
-    config = Config()
+def migrations_folder(service: str) -> Path:
+    """Where the service keeps its revisions."""
+    return ROOT / service / "migrations"
+
+
+def alembic_config(
+    service: str, db: Schema, connection: Connection | None = None, folder: Path | None = None
+) -> Config:
+    """Alembic's settings for the service's history (its revisions in `folder`,
+    by default its own migrations folder)."""
+    # quiet: Alembic prints no progress of its own; our callers say what happened.
+    config = Config(cmd_opts=Namespace(quiet=True))
     config.set_main_option("script_location", str(ROOT / "servicekit" / "alembic"))
-    config.set_main_option("version_locations", str(ROOT / service / "migrations"))
+    config.set_main_option("version_locations", str(folder or migrations_folder(service)))
     config.set_main_option("path_separator", "os")
     config.attributes["connection"] = connection
     config.attributes["target_metadata"] = db.metadata
@@ -102,7 +118,9 @@ def migrating(service: str, db: Schema) -> Iterator[Connection]:
                 connection.commit()
 
 
-def upgrade(service: str, db: Schema, revision: str = "head") -> None:
+def upgrade(
+    service: str, db: Schema, revision: str = "head", *, folder: Path | None = None
+) -> None:
     """Bring the service's database to `revision`, keeping every row."""
     with migrating(service, db) as connection:
         tables = set(inspect(connection).get_table_names())
@@ -111,7 +129,7 @@ def upgrade(service: str, db: Schema, revision: str = "head") -> None:
                 f"{service}: the database has tables but no {version_table(service)}; "
                 "it was not made by these migrations (setup --reset starts it afresh)"
             )
-        command.upgrade(alembic_config(service, db, connection), revision)
+        command.upgrade(alembic_config(service, db, connection, folder), revision)
 
 
 def drop_everything(service: str, db: Schema) -> None:
@@ -132,3 +150,51 @@ def current_revision(service: str, db: Schema) -> str | None:
 
 def head_revision(service: str, db: Schema) -> str | None:
     return ScriptDirectory.from_config(alembic_config(service, db)).get_current_head()
+
+
+def new_revision(
+    service: str, metadata: MetaData, message: str, folder: Path | None = None
+) -> Path | None:
+    """Write the next revision of the service's history (in `folder`, by default
+    its migrations folder): what `metadata` has that a scratch SQLite database
+    upgraded to the head lacks, through servicekit/alembic/script.py.mako.
+    None, and no file, when the models and the migrations already agree."""
+    with TemporaryDirectory(prefix=f"{service}-revision-") as scratch:
+        with migration_target(f"sqlite:///{Path(scratch) / 'head.db'}", metadata) as target:
+            upgrade(service, target, folder=folder)
+            with target.engine.connect() as connection:
+                config = alembic_config(service, target, connection, folder)
+                written = command.revision(
+                    config,
+                    message,
+                    autogenerate=True,
+                    rev_id=next_revision_id(config),
+                    process_revision_directives=_nothing_when_unchanged,
+                )
+    if not isinstance(written, Script):  # none: the directives were emptied
+        return None
+    path = Path(written.path)
+    _format_as_ours(path)
+    return path
+
+
+def next_revision_id(config: Config) -> str:
+    """The revision after the head, numbered as the others are: 0001, 0002, ..."""
+    head = ScriptDirectory.from_config(config).get_current_head()
+    return f"{int(head or 0) + 1:04d}"
+
+
+def _nothing_when_unchanged(
+    context: MigrationContext, revision: Any, directives: list[MigrationScript]
+) -> None:
+    """Alembic writes an empty revision when it finds no change; we write none."""
+    if all(script.upgrade_ops is None or script.upgrade_ops.is_empty() for script in directives):
+        directives.clear()
+
+
+def _format_as_ours(path: Path) -> None:
+    """Alembic renders code its own way (single quotes, long lines): the revision
+    gets the import order and format of the hand-written ones."""
+    settings = ("--config", str(ROOT / "pyproject.toml"), "--quiet")
+    for ruff in (("check", "--select", "I", "--fix"), ("format",)):
+        subprocess.run([sys.executable, "-m", "ruff", *ruff, *settings, str(path)], check=True)

@@ -103,8 +103,27 @@ def test_an_unknown_action_is_answered_with_every_action() -> None:
     assert refused.returncode == 2
     assert one_line(refused) == (
         "inv users: unknown action 'frobnicate'; "
-        "the actions are setup, serve, create-admin, unthrottle"
+        "the actions are setup, serve, revision, create-admin, unthrottle"
     )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_revision_of_unchanged_models_says_so_and_writes_nothing(service: str) -> None:
+    migrations = ROOT / service / "migrations"
+    before = sorted(migrations.glob("*.py"))
+
+    done = inv(service, "revision", "-m", "nothing new")
+
+    assert done.returncode == 0, done.stderr
+    assert one_line(done) == f"The {service} models and migrations agree: no revision to write"
+    assert sorted(migrations.glob("*.py")) == before
+
+
+def test_a_revision_needs_a_message() -> None:
+    refused = inv("orders", "revision")
+
+    assert refused.returncode == 2
+    assert one_line(refused) == "inv orders revision needs --message"
 
 
 @pytest.mark.parametrize("url", ["foo", f"mysql://shop:{SECRET}@db.example/shop"])

@@ -2,24 +2,36 @@
 upgrading keeps the rows."""
 
 import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from apiflask import APIFlask
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Column, MetaData, String, inspect, text
 
+from servicekit.db import UTCDateTime
 from servicekit.migrations import (
+    ROOT,
     UnversionedDatabase,
     current_revision,
     drop_everything,
     head_revision,
+    migration_target,
+    migrations_folder,
+    new_revision,
     upgrade,
     version_table,
 )
 from tests.databases import fresh_database_url
 
 
-def service_app(service, folder):
+def service_app(service: str, folder: Path) -> tuple[APIFlask, SQLAlchemy]:
     url = fresh_database_url(f"test_migrations_{service}", folder)
     module = importlib.import_module(service)
     return module.create_app({"DATABASE_URL": url, "SECRET_KEY": "t"}), importlib.import_module(
@@ -27,7 +39,7 @@ def service_app(service, folder):
     ).db
 
 
-def insert_a_user_with_a_token(db):
+def insert_a_user_with_a_token(db: SQLAlchemy) -> None:
     """Rows written with plain SQL, as any revision of the users schema takes them."""
     with db.engine.begin() as connection:
         connection.execute(
@@ -47,7 +59,7 @@ def insert_a_user_with_a_token(db):
 
 
 @pytest.mark.parametrize("service", ["users", "beers", "orders"])
-def test_the_migrations_make_the_schema_the_models_describe(tmp_path, service):
+def test_the_migrations_make_the_schema_the_models_describe(tmp_path: Path, service: str) -> None:
     app, db = service_app(service, tmp_path)
     with app.app_context():
         upgrade(service, db)
@@ -61,7 +73,7 @@ def test_the_migrations_make_the_schema_the_models_describe(tmp_path, service):
     assert differences == []
 
 
-def test_upgrading_a_database_of_the_previous_revision_keeps_its_rows(tmp_path):
+def test_upgrading_a_database_of_the_previous_revision_keeps_its_rows(tmp_path: Path) -> None:
     app, db = service_app("users", tmp_path)
     with app.app_context():
         upgrade("users", db, "0001")
@@ -80,7 +92,7 @@ def test_upgrading_a_database_of_the_previous_revision_keeps_its_rows(tmp_path):
     assert "login_failures" in tables
 
 
-def test_setting_up_twice_changes_nothing(tmp_path):
+def test_setting_up_twice_changes_nothing(tmp_path: Path) -> None:
     app, db = service_app("beers", tmp_path)
     with app.app_context():
         upgrade("beers", db)
@@ -97,7 +109,7 @@ def test_setting_up_twice_changes_nothing(tmp_path):
         db.engine.dispose()
 
 
-def test_reset_starts_afresh(tmp_path):
+def test_reset_starts_afresh(tmp_path: Path) -> None:
     app, db = service_app("orders", tmp_path)
     with app.app_context():
         upgrade("orders", db)
@@ -109,7 +121,7 @@ def test_reset_starts_afresh(tmp_path):
         db.engine.dispose()
 
 
-def test_tables_made_without_migrations_are_not_silently_taken_over(tmp_path):
+def test_tables_made_without_migrations_are_not_silently_taken_over(tmp_path: Path) -> None:
     app, db = service_app("beers", tmp_path)
     with app.app_context():
         db.create_all()
@@ -118,7 +130,7 @@ def test_tables_made_without_migrations_are_not_silently_taken_over(tmp_path):
         db.engine.dispose()
 
 
-def test_a_batch_migration_of_a_parent_table_keeps_its_childrens_rows(tmp_path):
+def test_a_batch_migration_of_a_parent_table_keeps_its_childrens_rows(tmp_path: Path) -> None:
     """SQLite rebuilds a table to alter it; the drop must not cascade to tokens."""
     from alembic.operations import Operations
     from sqlalchemy import String
@@ -143,3 +155,112 @@ def test_a_batch_migration_of_a_parent_table_keeps_its_childrens_rows(tmp_path):
         db.engine.dispose()
     assert tokens == 1
     assert foreign_keys == 1
+
+
+def copy_of_the_history(service: str, tmp_path: Path) -> Path:
+    """The service's revisions in a folder of the test's own, to write the next one into."""
+    folder = tmp_path / f"{service}_migrations"
+    shutil.copytree(
+        migrations_folder(service), folder, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return folder
+
+
+def users_models_with(*columns: Column[Any]) -> MetaData:
+    """A copy of the users models, the users table with these columns too."""
+    models = importlib.import_module("users.models").db.metadata
+    changed = MetaData(naming_convention=models.naming_convention)
+    for table in models.tables.values():
+        table.to_metadata(changed)
+    for column in columns:
+        changed.tables["users"].append_column(column)
+    return changed
+
+
+def differences(service: str, database_url: str, metadata: MetaData) -> list[Any]:
+    """What the service's database at database_url lacks of (or has besides) metadata."""
+    with migration_target(database_url, metadata) as target:
+        with target.engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": version_table(service), "compare_type": True}
+            )
+            return compare_metadata(context, metadata)
+
+
+@pytest.mark.parametrize("service", ["users", "beers", "orders"])
+def test_a_revision_of_unchanged_models_is_not_written(tmp_path: Path, service: str) -> None:
+    history = copy_of_the_history(service, tmp_path)
+    before = sorted(history.iterdir())
+
+    written = new_revision(
+        service, importlib.import_module(f"{service}.models").db.metadata, "nothing", history
+    )
+
+    assert written is None
+    assert sorted(history.iterdir()) == before
+
+
+def test_a_column_added_to_a_model_makes_the_next_revision_add_it(tmp_path: Path) -> None:
+    history = copy_of_the_history("users", tmp_path)
+    models = users_models_with(Column("nickname", String(32), nullable=True))
+
+    written = new_revision("users", models, "add a nickname", history)
+
+    assert written == history / "0004_add_a_nickname.py"
+    source = written.read_text()
+    assert source.startswith('"""add a nickname\n\nRevision ID: 0004\nRevises: 0003\n')
+    assert 'revision = "0004"\ndown_revision = "0003"\n' in source
+    assert 'batch_op.add_column(sa.Column("nickname", sa.String(length=32), nullable=True))' in (
+        source
+    )
+    assert 'batch_op.drop_column("nickname")' in source
+
+
+def test_the_written_revision_brings_a_database_to_the_changed_models(tmp_path: Path) -> None:
+    history = copy_of_the_history("users", tmp_path)
+    models = users_models_with(Column("nickname", String(32), nullable=True))
+    new_revision("users", models, "add a nickname", history)
+    url = fresh_database_url("test_migrations_written_revision", tmp_path)
+
+    with migration_target(url, models) as target:
+        upgrade("users", target, folder=history)
+        assert current_revision("users", target) == "0004"
+
+    assert differences("users", url, models) == []
+    assert new_revision("users", models, "again", history) is None
+
+
+def test_a_type_of_our_own_is_written_as_the_type_it_is_stored_as(tmp_path: Path) -> None:
+    history = copy_of_the_history("users", tmp_path)
+    models = users_models_with(Column("time_seen", UTCDateTime(), nullable=True))
+
+    written = new_revision("users", models, "add time seen", history)
+
+    assert written is not None
+    source = written.read_text()
+
+    assert 'sa.Column("time_seen", sa.DateTime(timezone=True), nullable=True)' in source
+    assert "servicekit" not in source
+
+
+def test_a_written_revision_passes_the_linters_as_it_is(tmp_path: Path) -> None:
+    history = copy_of_the_history("users", tmp_path)
+    models = users_models_with(Column("nickname", String(32), nullable=True))
+    written = new_revision("users", models, "add a nickname", history)
+    assert written is not None
+
+    for ruff in (("check",), ("format", "--check")):
+        linted = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                *ruff,
+                "--config",
+                str(ROOT / "pyproject.toml"),
+                written,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert linted.returncode == 0, linted.stdout
