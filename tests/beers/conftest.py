@@ -1,4 +1,9 @@
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from apiflask import APIFlask
+from flask.testing import FlaskClient
 
 from beers import create_app
 from beers.domain import seed_demo_catalogue
@@ -11,12 +16,12 @@ ALICE = {"Authorization": "Bearer alice-token"}
 
 
 @pytest.fixture
-def users():
+def users() -> FakeUsersClient:
     return FakeUsersClient()
 
 
 @pytest.fixture
-def app(tmp_path, users):
+def app(tmp_path: Path, users: FakeUsersClient) -> Iterator[APIFlask]:
     with fresh_app(create_app, db, "beers", tmp_path, users_client=users) as app:
         with app.app_context():
             seed_demo_catalogue()
@@ -24,5 +29,5 @@ def app(tmp_path, users):
 
 
 @pytest.fixture
-def client(app):
+def client(app: APIFlask) -> FlaskClient:
     return app.test_client()

@@ -38,7 +38,8 @@ def connect(url: str) -> socket.socket:
 def slow_and_idle_clients(urls: list[str]) -> Iterator[None]:
     """Open the connections, keep the trickling ones sending a byte a second, and
     close them all at the end."""
-    trickling, idle = [], []
+    trickling: list[socket.socket] = []
+    idle: list[socket.socket] = []
     stop = threading.Event()
     try:
         for url in urls:

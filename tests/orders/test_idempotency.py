@@ -3,26 +3,33 @@ answer, byte for byte, and nothing runs twice."""
 
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from apiflask import APIFlask
+from flask.testing import FlaskClient
 
 from orders.models import IdempotencyKey, db
 from servicekit.db import utcnow, writing
 from tests.databases import fresh_app
+from tests.fakes import FakeBeersClient, FakeUsersClient
+from tests.orders.conftest import AddToOrder
 
 from .conftest import ALICE, BOB
 
 
-def key(value="k-1", who=ALICE):
+def key(value: str = "k-1", who: dict[str, str] = ALICE) -> dict[str, str]:
     return {**who, "Idempotency-Key": value}
 
 
-def quantity_in_order(client, who=ALICE):
+def quantity_in_order(client: FlaskClient, who: dict[str, str] = ALICE) -> dict[str, int]:
     lines = client.get("/api/orders/current", headers=who).json["beers"]
     return {line["sku"]: line["quantity"] for line in lines}
 
 
-def test_a_retried_add_gets_the_first_answer_byte_for_byte_and_adds_once(client):
+def test_a_retried_add_gets_the_first_answer_byte_for_byte_and_adds_once(
+    client: FlaskClient,
+) -> None:
     first = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
     again = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
 
@@ -34,7 +41,7 @@ def test_a_retried_add_gets_the_first_answer_byte_for_byte_and_adds_once(client)
     assert quantity_in_order(client) == {"123456": 1}
 
 
-def test_json_and_a_form_with_the_same_fields_are_the_same_request(client):
+def test_json_and_a_form_with_the_same_fields_are_the_same_request(client: FlaskClient) -> None:
     client.put("/api/orders/current", json={"sku": "123456", "quantity": 2}, headers=key())
     again = client.put(
         "/api/orders/current", data={"quantity": "2", "sku": "123456"}, headers=key()
@@ -44,7 +51,9 @@ def test_json_and_a_form_with_the_same_fields_are_the_same_request(client):
     assert quantity_in_order(client) == {"123456": 2}
 
 
-def test_a_removal_by_body_and_by_query_are_the_same_request(client, add):
+def test_a_removal_by_body_and_by_query_are_the_same_request(
+    client: FlaskClient, add: AddToOrder
+) -> None:
     add("123456")
     first = client.delete("/api/orders/current", json={"sku": "123456"}, headers=key("rm"))
     add("123456")
@@ -55,7 +64,7 @@ def test_a_removal_by_body_and_by_query_are_the_same_request(client, add):
     assert quantity_in_order(client) == {"123456": 1}  # the second removal did not run
 
 
-def test_the_same_key_with_a_different_request_is_422(client):
+def test_the_same_key_with_a_different_request_is_422(client: FlaskClient) -> None:
     client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
 
     response = client.put("/api/orders/current", json={"sku": "123457"}, headers=key())
@@ -65,7 +74,7 @@ def test_the_same_key_with_a_different_request_is_422(client):
     assert quantity_in_order(client) == {"123456": 1}
 
 
-def test_a_key_belongs_to_its_user_and_its_method_and_path(client):
+def test_a_key_belongs_to_its_user_and_its_method_and_path(client: FlaskClient) -> None:
     client.put("/api/orders/current", json={"sku": "123456"}, headers=key(who=ALICE))
     bobs = client.put("/api/orders/current", json={"sku": "123456"}, headers=key(who=BOB))
     removal = client.delete("/api/orders/current?sku=123458", headers=key(who=ALICE))
@@ -75,7 +84,7 @@ def test_a_key_belongs_to_its_user_and_its_method_and_path(client):
     assert quantity_in_order(client, BOB) == {"123456": 1}
 
 
-def claim_by_a_request_still_running(app, seconds_ago):
+def claim_by_a_request_still_running(app: APIFlask, seconds_ago: int) -> None:
     with app.app_context(), writing(db.engine) as connection:
         connection.execute(
             IdempotencyKey.__table__.insert(),
@@ -90,7 +99,9 @@ def claim_by_a_request_still_running(app, seconds_ago):
         )
 
 
-def test_the_same_key_while_its_first_request_runs_is_409_and_runs_nothing(app, client, add):
+def test_the_same_key_while_its_first_request_runs_is_409_and_runs_nothing(
+    app: APIFlask, client: FlaskClient, add: AddToOrder
+) -> None:
     add("123456")
     claim_by_a_request_still_running(app, seconds_ago=1)
 
@@ -101,7 +112,9 @@ def test_the_same_key_while_its_first_request_runs_is_409_and_runs_nothing(app, 
     assert client.get("/api/orders/current", headers=ALICE).json["is_open"] is True
 
 
-def test_a_claim_whose_request_never_finished_is_released_after_60_seconds(app, client, add):
+def test_a_claim_whose_request_never_finished_is_released_after_60_seconds(
+    app: APIFlask, client: FlaskClient, add: AddToOrder
+) -> None:
     add("123456")
     claim_by_a_request_still_running(app, seconds_ago=61)
 
@@ -111,7 +124,9 @@ def test_a_claim_whose_request_never_finished_is_released_after_60_seconds(app, 
     assert response.json["is_open"] is False
 
 
-def test_a_retried_checkout_never_closes_a_second_order(client, add):
+def test_a_retried_checkout_never_closes_a_second_order(
+    client: FlaskClient, add: AddToOrder
+) -> None:
     add("123456")
     first = client.post("/api/orders/checkout", headers=key("pay"))
     add("123457")  # a new open order
@@ -123,7 +138,9 @@ def test_a_retried_checkout_never_closes_a_second_order(client, add):
     assert quantity_in_order(client) == {"123457": 1}
 
 
-def test_a_503_is_not_kept_so_the_client_may_retry_with_the_same_key(client, beers):
+def test_a_503_is_not_kept_so_the_client_may_retry_with_the_same_key(
+    client: FlaskClient, beers: FakeBeersClient
+) -> None:
     beers.down = True
     unavailable = client.put("/api/orders/current", json={"sku": "123456"}, headers=key())
     beers.down = False
@@ -134,7 +151,7 @@ def test_a_503_is_not_kept_so_the_client_may_retry_with_the_same_key(client, bee
     assert quantity_in_order(client) == {"123456": 1}
 
 
-def test_a_401_is_not_kept(client):
+def test_a_401_is_not_kept(client: FlaskClient) -> None:
     refused = client.put(
         "/api/orders/current",
         json={"sku": "123456"},
@@ -146,7 +163,7 @@ def test_a_401_is_not_kept(client):
     assert accepted.status_code == 200 and "Idempotent-Replayed" not in accepted.headers
 
 
-def test_a_kept_error_is_replayed_too(client):
+def test_a_kept_error_is_replayed_too(client: FlaskClient) -> None:
     first = client.put("/api/orders/current", json={"sku": "no-such"}, headers=key())
     again = client.put("/api/orders/current", json={"sku": "no-such"}, headers=key())
 
@@ -156,7 +173,7 @@ def test_a_kept_error_is_replayed_too(client):
 
 
 @pytest.mark.parametrize("bad", ["", "x" * 256, "tab\there", "ключ"])
-def test_an_invalid_key_is_400_naming_it(client, bad):
+def test_an_invalid_key_is_400_naming_it(client: FlaskClient, bad: str) -> None:
     response = client.put(
         "/api/orders/current", json={"sku": "123456"}, headers={**ALICE, "Idempotency-Key": bad}
     )
@@ -166,7 +183,9 @@ def test_an_invalid_key_is_400_naming_it(client, bad):
     assert quantity_in_order(client) == {}
 
 
-def test_a_kept_answer_is_forgotten_after_its_time(tmp_path, users, beers):
+def test_a_kept_answer_is_forgotten_after_its_time(
+    tmp_path: Path, users: FakeUsersClient, beers: FakeBeersClient
+) -> None:
     from orders import create_app
 
     settings = {"IDEMPOTENCY_TTL_SECONDS": 1}
@@ -182,7 +201,7 @@ def test_a_kept_answer_is_forgotten_after_its_time(tmp_path, users, beers):
         assert quantity_in_order(client) == {"123456": 2}
 
 
-def test_without_a_key_nothing_changes(client):
+def test_without_a_key_nothing_changes(client: FlaskClient) -> None:
     client.put("/api/orders/current", json={"sku": "123456"}, headers=ALICE)
     client.put("/api/orders/current", json={"sku": "123456"}, headers=ALICE)
 

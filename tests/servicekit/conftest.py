@@ -1,6 +1,7 @@
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -71,7 +72,7 @@ class FakeUpstream:
 
             do_GET = do_POST = answer
 
-            def log_message(self, *args) -> None:
+            def log_message(self, *args: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -81,7 +82,7 @@ class FakeUpstream:
 
 
 @pytest.fixture
-def upstream():
+def upstream() -> Iterator[FakeUpstream]:
     fake = FakeUpstream()
     fake.thread.start()
     yield fake
@@ -90,6 +91,6 @@ def upstream():
 
 
 @pytest.fixture
-def dead_url():
+def dead_url() -> str:
     """A URL where nothing listens."""
     return f"http://127.0.0.1:{free_port()}"

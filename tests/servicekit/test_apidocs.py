@@ -6,10 +6,15 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from apiflask import APIBlueprint, APIFlask
+from flask.testing import FlaskClient
 from marshmallow import ValidationError
+from werkzeug.test import TestResponse
 
 import beers
 import orders
@@ -20,16 +25,19 @@ from servicekit.apidocs import SPEC_PATH, problem_doc
 from servicekit.auth import with_admin, with_user
 from servicekit.errors import NotFound
 from servicekit.schemas import SKU_PATTERN, Sku
+from servicekit.upstream import RemoteUser
 from tests.databases import fresh_app
 from tests.fakes import FakeBeersClient, FakeUsersClient
 from users.schemas import USERNAME
 
 SERVICES = {"users": users, "beers": beers, "orders": orders}
-CLIENTS = {
+CLIENTS: dict[str, dict[str, Any]] = {
     "users": {},
     "beers": {"users_client": FakeUsersClient()},
     "orders": {"users_client": FakeUsersClient(), "beers_client": FakeBeersClient()},
 }
+# Each service's OpenAPI document by the service's name
+Documents = dict[str, dict[str, Any]]
 # Regular expression syntax Python reads and JavaScript refuses or reads otherwise.
 PYTHON_ONLY = re.compile(r"\\[AZz]|\(\?P|\(\?#|\(\?[aiLmsux]+[):]|\*\+|\+\+|\?\+")
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -37,7 +45,7 @@ ALICE = {"Authorization": "Bearer alice-token"}
 
 
 @pytest.fixture(scope="module")
-def documents():
+def documents() -> Documents:
     """Each service's OpenAPI document, as it serves it."""
     found = {}
     for name, service in SERVICES.items():
@@ -48,26 +56,26 @@ def documents():
     return found
 
 
-def operations(document):
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for path, path_item in document["paths"].items():
         for method, operation in path_item.items():
             yield f"{method.upper()} {path}", operation
 
 
-def every_operation(documents):
+def every_operation(documents: Documents) -> Iterator[tuple[str, dict[str, Any]]]:
     for name, document in documents.items():
         for where, operation in operations(document):
             yield f"{name}: {where}", operation
 
 
-def problem_examples(response):
+def problem_examples(response: dict[str, Any]) -> list[Any]:
     media_type = response["content"]["application/problem+json"]
     if "example" in media_type:
         return [media_type["example"]]
     return [named["value"] for named in media_type.get("examples", {}).values()]
 
 
-def patterns(node):
+def patterns(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "pattern" and isinstance(value, str):
@@ -79,7 +87,7 @@ def patterns(node):
             yield from patterns(value)
 
 
-def example_of(schema, components):
+def example_of(schema: dict[str, Any], components: dict[str, Any]) -> Any:
     """The example Swagger UI shows for a schema: its properties' examples, and
     None where a property has none (Swagger UI would show "string" or 0)."""
     if "$ref" in schema:
@@ -94,7 +102,9 @@ def example_of(schema, components):
 # Every response shows an example of its own status.
 
 
-def test_every_error_response_is_a_problem_with_examples_of_its_own_status(documents):
+def test_every_error_response_is_a_problem_with_examples_of_its_own_status(
+    documents: Documents,
+) -> None:
     for where, operation in every_operation(documents):
         documented = {status for status in operation["responses"] if status != "default"}
         for status, response in operation["responses"].items():
@@ -110,7 +120,7 @@ def test_every_error_response_is_a_problem_with_examples_of_its_own_status(docum
                     assert example["status"] == int(status), f"{where} {status}: {example}"
 
 
-def test_no_problem_shows_the_example_of_another(documents):
+def test_no_problem_shows_the_example_of_another(documents: Documents) -> None:
     bad_price = "Invalid input: price."
     for where, operation in every_operation(documents):
         for status, response in operation["responses"].items():
@@ -119,7 +129,7 @@ def test_no_problem_shows_the_example_of_another(documents):
                 assert bad_price not in details, f"{where} {status}"
 
 
-def test_the_401_names_the_missing_token_and_the_503_the_neighbour(documents):
+def test_the_401_names_the_missing_token_and_the_503_the_neighbour(documents: Documents) -> None:
     post = documents["beers"]["paths"]["/api/beers"]["post"]["responses"]
 
     assert "A valid bearer token is required." in [
@@ -131,7 +141,7 @@ def test_the_401_names_the_missing_token_and_the_503_the_neighbour(documents):
     assert enum["enum"] == ["users", "beers-database"]
 
 
-def test_success_bodies_and_requests_show_an_example_for_every_field(documents):
+def test_success_bodies_and_requests_show_an_example_for_every_field(documents: Documents) -> None:
     for name, document in documents.items():
         components = document["components"]["schemas"]
         for where, operation in operations(document):
@@ -153,7 +163,7 @@ def test_success_bodies_and_requests_show_an_example_for_every_field(documents):
                 )
 
 
-def test_beers_are_shown_from_the_demo_catalogue(documents):
+def test_beers_are_shown_from_the_demo_catalogue(documents: Documents) -> None:
     document = documents["beers"]
     components = document["components"]["schemas"]
     post = document["paths"]["/api/beers"]["post"]
@@ -167,7 +177,7 @@ def test_beers_are_shown_from_the_demo_catalogue(documents):
         assert (shown["sku"], shown["name"], shown["price"]) == ("123456", "Бургаско", "1.19")
 
 
-def test_an_order_line_is_shown_with_a_real_quantity(documents):
+def test_an_order_line_is_shown_with_a_real_quantity(documents: Documents) -> None:
     document = documents["orders"]
     components = document["components"]["schemas"]
     put = document["paths"]["/api/orders/current"]["put"]
@@ -192,7 +202,7 @@ def test_an_order_line_is_shown_with_a_real_quantity(documents):
 
 
 @pytest.fixture
-def beers_client(tmp_path):
+def beers_client(tmp_path: Path) -> Iterator[FlaskClient]:
     create = beers.create_app
     with fresh_app(
         create, beers.models.db, "beers", tmp_path, users_client=FakeUsersClient()
@@ -203,19 +213,21 @@ def beers_client(tmp_path):
 
 
 @pytest.fixture
-def orders_client(tmp_path):
+def orders_client(tmp_path: Path) -> Iterator[FlaskClient]:
     clients = CLIENTS["orders"]
     with fresh_app(orders.create_app, orders.models.db, "orders", tmp_path, **clients) as app:
         yield app.test_client()
 
 
 @pytest.fixture
-def users_client(tmp_path):
+def users_client(tmp_path: Path) -> Iterator[FlaskClient]:
     with fresh_app(users.create_app, users.models.db, "users", tmp_path) as app:
         yield app.test_client()
 
 
-def assert_documented(documents, service, path, method, response):
+def assert_documented(
+    documents: Documents, service: str, path: str, method: str, response: TestResponse
+) -> None:
     operation = documents[service]["paths"][path][method]
     documented = operation["responses"][str(response.status_code)]
     assert response.json in problem_examples(documented), response.json
@@ -243,8 +255,12 @@ def assert_documented(documents, service, path, method, response):
     ],
 )
 def test_the_beers_examples_are_what_beers_answers(
-    documents, beers_client, method, path, request_kwargs
-):
+    documents: Documents,
+    beers_client: FlaskClient,
+    method: str,
+    path: str,
+    request_kwargs: dict[str, Any],
+) -> None:
     url = path.replace("{sku}", "999999")
 
     response = getattr(beers_client, method)(url, **request_kwargs)
@@ -269,8 +285,12 @@ def test_the_beers_examples_are_what_beers_answers(
     ],
 )
 def test_the_orders_examples_are_what_orders_answers(
-    documents, orders_client, method, path, request_kwargs
-):
+    documents: Documents,
+    orders_client: FlaskClient,
+    method: str,
+    path: str,
+    request_kwargs: dict[str, Any],
+) -> None:
     url = path.replace("{order_id}", "7")
 
     response = getattr(orders_client, method)(url, **request_kwargs)
@@ -295,8 +315,12 @@ def test_the_orders_examples_are_what_orders_answers(
     ],
 )
 def test_the_users_examples_are_what_users_answers(
-    documents, users_client, method, path, request_kwargs
-):
+    documents: Documents,
+    users_client: FlaskClient,
+    method: str,
+    path: str,
+    request_kwargs: dict[str, Any],
+) -> None:
     response = getattr(users_client, method)(path, **request_kwargs)
 
     assert_documented(documents, "users", path, method, response)
@@ -305,7 +329,7 @@ def test_the_users_examples_are_what_users_answers(
 # Names, tags, servers, paths.
 
 
-def test_every_operation_has_a_unique_id_and_a_declared_tag(documents):
+def test_every_operation_has_a_unique_id_and_a_declared_tag(documents: Documents) -> None:
     for name, document in documents.items():
         declared = {tag["name"] for tag in document["tags"]}
         ids = [operation["operationId"] for _, operation in operations(document)]
@@ -314,7 +338,7 @@ def test_every_operation_has_a_unique_id_and_a_declared_tag(documents):
             assert operation["tags"] and set(operation["tags"]) <= declared, where
 
 
-def test_every_operation_says_whether_it_needs_a_token(documents):
+def test_every_operation_says_whether_it_needs_a_token(documents: Documents) -> None:
     for where, operation in every_operation(documents):
         needs_token = operation["security"] == [{"BearerAuth": []}]
         if where != "users: POST /api/users/login":  # whose 401 is a wrong password
@@ -323,7 +347,7 @@ def test_every_operation_says_whether_it_needs_a_token(documents):
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_the_servers_are_relative_whoever_asked_first(name):
+def test_the_servers_are_relative_whoever_asked_first(name: str) -> None:
     app = SERVICES[name].create_app(
         {"DATABASE_URL": "sqlite://", "SECRET_KEY": "test"}, **CLIENTS[name]
     )
@@ -335,7 +359,7 @@ def test_the_servers_are_relative_whoever_asked_first(name):
     assert first["servers"] == then["servers"] == [{"url": "/"}]
 
 
-def test_no_path_ends_in_a_slash(documents):
+def test_no_path_ends_in_a_slash(documents: Documents) -> None:
     for name, document in documents.items():
         for path in document["paths"]:
             assert not path.endswith("/"), f"{name}: {path}"
@@ -344,17 +368,17 @@ def test_no_path_ends_in_a_slash(documents):
 # Patterns that JavaScript reads as Python does.
 
 
-def test_no_pattern_uses_python_only_syntax(documents):
+def test_no_pattern_uses_python_only_syntax(documents: Documents) -> None:
     for name, document in documents.items():
         for pattern in patterns(document):
             assert not PYTHON_ONLY.search(pattern), f"{name}: {pattern}"
 
 
-NODE = shutil.which("node")
+NODE = shutil.which("node") or ""
 
 
-@pytest.mark.skipif(NODE is None, reason="needs node, to ask JavaScript itself")
-def test_every_pattern_compiles_in_javascript(documents):
+@pytest.mark.skipif(not NODE, reason="needs node, to ask JavaScript itself")
+def test_every_pattern_compiles_in_javascript(documents: Documents) -> None:
     found = sorted({pattern for document in documents.values() for pattern in patterns(document)})
     script = "for (const p of JSON.parse(process.argv[1])) new RegExp(p, 'u');"
 
@@ -366,11 +390,13 @@ def test_every_pattern_compiles_in_javascript(documents):
 SAMPLES = ["123456", "beer_1.5-x", ".", "..", "...", "123456\n", "\n123456", "", "a" * 65, "ab"]
 
 
-@pytest.mark.skipif(NODE is None, reason="needs node, to ask JavaScript itself")
+@pytest.mark.skipif(not NODE, reason="needs node, to ask JavaScript itself")
 @pytest.mark.parametrize(
     "pattern, validator", [(SKU_PATTERN, Sku().validators[0]), (USERNAME.regex.pattern, USERNAME)]
 )
-def test_javascript_and_the_service_take_the_same_values(pattern, validator):
+def test_javascript_and_the_service_take_the_same_values(
+    pattern: str, validator: Callable[[str], object]
+) -> None:
     script = (
         "const re = new RegExp(process.argv[1], 'u');"
         "console.log(JSON.stringify(JSON.parse(process.argv[2]).map((s) => re.test(s))));"
@@ -385,7 +411,7 @@ def test_javascript_and_the_service_take_the_same_values(pattern, validator):
     assert json.loads(done.stdout) == [accepts(validator, sample) for sample in SAMPLES]
 
 
-def accepts(validator, value):
+def accepts(validator: Callable[[str], object], value: str) -> bool:
     try:
         validator(value)
     except Exception:
@@ -394,13 +420,13 @@ def accepts(validator, value):
 
 
 @pytest.mark.parametrize("value", ["123456\n", "123456\r\n", ".", "..", "", "a" * 65])
-def test_a_sku_with_a_final_newline_or_a_dot_name_is_refused(value):
+def test_a_sku_with_a_final_newline_or_a_dot_name_is_refused(value: str) -> None:
     with pytest.raises(ValidationError):
         Sku().deserialize(value)
 
 
 @pytest.mark.parametrize("value", ["ivan\n", "iv", "ivan petrov"])
-def test_a_username_with_a_final_newline_is_refused(value):
+def test_a_username_with_a_final_newline_is_refused(value: str) -> None:
     with pytest.raises(ValidationError):
         USERNAME(value)
 
@@ -408,7 +434,7 @@ def test_a_username_with_a_final_newline_is_refused(value):
 # The decorators document themselves.
 
 
-def tiny_app():
+def tiny_app() -> APIFlask:
     app = APIFlask(__name__)
     app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
     apidocs.configure_api_docs(app, "tiny", "A tiny service.")
@@ -417,23 +443,23 @@ def tiny_app():
     @bp.get("/mine")
     @with_user
     @bp.doc(responses={404: problem_doc("None of mine.", NotFound("Nothing is yours."))})
-    def mine(user):
+    def mine(user: RemoteUser) -> dict[str, Any]:
         return {}
 
     @bp.delete("/everything")
     @with_admin
-    def everything(user):
+    def everything(user: RemoteUser) -> dict[str, Any]:
         return {}
 
     @bp.get("/public")
-    def public():
+    def public() -> dict[str, Any]:
         return {}
 
     app.register_blueprint(bp)
     return app
 
 
-def test_with_user_adds_bearer_auth_401_and_503_to_the_views_own():
+def test_with_user_adds_bearer_auth_401_and_503_to_the_views_own() -> None:
     spec = tiny_app().spec
     mine = spec["paths"]["/mine"]["get"]
 
@@ -443,7 +469,7 @@ def test_with_user_adds_bearer_auth_401_and_503_to_the_views_own():
     assert "WWW-Authenticate" in mine["responses"]["401"]["headers"]
 
 
-def test_with_admin_adds_403_too():
+def test_with_admin_adds_403_too() -> None:
     spec = tiny_app().spec
     everything = spec["paths"]["/everything"]["delete"]
 
@@ -451,7 +477,7 @@ def test_with_admin_adds_403_too():
     assert {"401", "403", "503"} <= everything["responses"].keys()
 
 
-def test_a_view_without_them_is_public():
+def test_a_view_without_them_is_public() -> None:
     spec = tiny_app().spec
     public = spec["paths"]["/public"]["get"]
 
@@ -462,7 +488,9 @@ def test_a_view_without_them_is_public():
 # The linter inv check runs.
 
 
-def test_the_documents_are_written_as_the_services_serve_them(tmp_path, documents):
+def test_the_documents_are_written_as_the_services_serve_them(
+    tmp_path: Path, documents: Documents
+) -> None:
     written = apidocs.write_documents(list(SERVICES), tmp_path)
 
     assert [path.name for path in written] == ["users.json", "beers.json", "orders.json"]
@@ -470,11 +498,11 @@ def test_the_documents_are_written_as_the_services_serve_them(tmp_path, document
 
 
 @pytest.mark.skipif(not apidocs.REDOCLY.exists(), reason="needs Redocly's CLI: npm ci")
-def test_the_documents_pass_redocly_lint(tmp_path):
+def test_the_documents_pass_redocly_lint(tmp_path: Path) -> None:
     assert apidocs.lint(apidocs.write_documents(list(SERVICES), tmp_path)) == 0
 
 
-def test_the_docs_page_is_still_served_under_the_health_blueprint():
+def test_the_docs_page_is_still_served_under_the_health_blueprint() -> None:
     # servicekit.observability gives the endpoint health.docs its own policy.
     app = beers.create_app(
         {"DATABASE_URL": "sqlite://", "SECRET_KEY": "test"}, users_client=FakeUsersClient()

@@ -3,13 +3,17 @@ SQLAlchemy and marshmallow would: they are only faster."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
-from marshmallow import fields
-from sqlalchemy import bindparam, select
+from apiflask import APIFlask
+from marshmallow import Schema, fields
+from sqlalchemy import Executable, bindparam, select
 
 from beers import create_app as create_beers_app
 from beers.domain import BEER_BY_SKU, PAGE, PAGE_OF_ALL, seed_demo_catalogue
@@ -28,14 +32,14 @@ MOMENT = datetime(2026, 11, 28, 2, 15, 36, 123456, tzinfo=UTC)
 
 
 @pytest.fixture
-def beers_app(tmp_path):
+def beers_app(tmp_path: Path) -> Iterator[APIFlask]:
     with fresh_app(create_beers_app, db, "beers", tmp_path, users_client=FakeUsersClient()) as app:
         with app.app_context():
             seed_demo_catalogue()
             yield app
 
 
-def through_sqlalchemy(statement, params):
+def through_sqlalchemy(statement: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     with db.engine.connect() as connection:
         return [tuple(row) for row in connection.execute(statement, params)]
 
@@ -48,13 +52,15 @@ def through_sqlalchemy(statement, params):
         (PAGE_OF_ALL, {"limit": 2, "offset": 1}),
     ],
 )
-def test_a_compiled_read_gives_the_rows_sqlalchemy_gives(beers_app, query, params):
+def test_a_compiled_read_gives_the_rows_sqlalchemy_gives(
+    beers_app: APIFlask, query: Query, params: dict[str, Any]
+) -> None:
     rows = read(db.engine, query, params)
 
     assert [tuple(row) for row in rows] == through_sqlalchemy(query.statement, params)
 
 
-def test_a_compiled_read_converts_values_through_the_column_types(beers_app):
+def test_a_compiled_read_converts_values_through_the_column_types(beers_app: APIFlask) -> None:
     [beer] = read(db.engine, BEER_BY_SKU, {"sku": "123456"})
 
     assert beer.price == Decimal("1.19") and isinstance(beer.price, Decimal)
@@ -62,7 +68,7 @@ def test_a_compiled_read_converts_values_through_the_column_types(beers_app):
     assert beer._asdict()["sku"] == "123456"
 
 
-def test_a_compiled_read_passes_bound_values_through_the_column_types(beers_app):
+def test_a_compiled_read_passes_bound_values_through_the_column_types(beers_app: APIFlask) -> None:
     newer = Query(select(Beer.sku).where(Beer.time_created > bindparam("since")))
     long_ago = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -70,14 +76,14 @@ def test_a_compiled_read_passes_bound_values_through_the_column_types(beers_app)
     assert read(db.engine, newer, {"since": datetime(2999, 1, 1, tzinfo=UTC)}) == []
 
 
-def test_a_compiled_read_runs_on_a_connection_already_in_use(beers_app):
+def test_a_compiled_read_runs_on_a_connection_already_in_use(beers_app: APIFlask) -> None:
     with db.engine.connect() as connection:
         rows = read(connection, BEER_BY_SKU, {"sku": "123457"})
 
     assert rows[0].name == "Загорка"
 
 
-def test_an_expanding_parameter_cannot_be_compiled_once(beers_app):
+def test_an_expanding_parameter_cannot_be_compiled_once(beers_app: APIFlask) -> None:
     with_skus = Query(PAGE.where(Beer.sku.in_(bindparam("skus", expanding=True))))
 
     with pytest.raises(ValueError, match="expanding"):
@@ -142,17 +148,17 @@ EMPTY_ORDER = OrderView(None, True, None, None, None, [])
     ],
     ids=lambda value: type(value).__name__,
 )
-def test_a_compiled_dumper_dumps_what_the_schema_dumps(schema, obj):
+def test_a_compiled_dumper_dumps_what_the_schema_dumps(schema: Schema, obj: object) -> None:
     assert compile_dumper(schema)(obj) == schema.dump(obj)
 
 
-def test_a_compiled_dumper_dumps_rows_as_the_schema_does(beers_app):
+def test_a_compiled_dumper_dumps_rows_as_the_schema_does(beers_app: APIFlask) -> None:
     rows = read(db.engine, PAGE_OF_ALL, {"limit": 10, "offset": 0})
 
     assert compile_dumper(BeerOut(many=True))(rows) == BeerOut(many=True).dump(rows)
 
 
-def test_json_answers_keep_non_ascii_and_end_in_a_newline():
+def test_json_answers_keep_non_ascii_and_end_in_a_newline() -> None:
     response = json_response({"name": "Загорка", "price": Decimal("2.00")}, 201)
 
     assert response.status_code == 201

@@ -90,7 +90,9 @@ def test_a_body_past_the_limit_is_cut_one_byte_past_it_after_draining_a_bounded_
     front = Front(lambda environ, start: [], threads=1, max_body_bytes=10)
     chunk = b"x" * 1024 * 1024
     body = Body(*[chunk] * 8)
-    read = asyncio.run(front._read_body(scope(("content-length", str(8 * len(chunk)))), body))
+    announced = scope(("content-length", str(8 * len(chunk))))
+    # Body stands in for granian's protocol object, which Python code cannot make.
+    read = asyncio.run(front._read_body(announced, body))  # type: ignore[arg-type]
     assert read == b"x" * 11
     assert body.read == DRAIN_BYTES // len(chunk) + 1  # then it stopped reading
 
@@ -98,7 +100,8 @@ def test_a_body_past_the_limit_is_cut_one_byte_past_it_after_draining_a_bounded_
 def test_no_body_is_read_where_none_is_announced() -> None:
     front = Front(lambda environ, start: [], threads=1, max_body_bytes=10)
     body = Body(b"unexpected")
-    assert asyncio.run(front._read_body(scope(), body)) == b""
+    # Body stands in for granian's protocol object, which Python code cannot make.
+    assert asyncio.run(front._read_body(scope(), body)) == b""  # type: ignore[arg-type]
     assert body.read == 0
 
 

@@ -4,6 +4,8 @@ before anything starts, and readiness that only the launcher's own server gives.
 import socket
 import subprocess
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, inspect
@@ -22,10 +24,13 @@ from servicekit.launcher import (
     setup_service,
     wait_until_ready,
 )
+from tests.servicekit.conftest import FakeUpstream
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_a_service_database_url_is_the_one_its_app_finds(monkeypatch, service):
+def test_a_service_database_url_is_the_one_its_app_finds(
+    monkeypatch: pytest.MonkeyPatch, service: str
+) -> None:
     import importlib
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -34,10 +39,12 @@ def test_a_service_database_url_is_the_one_its_app_finds(monkeypatch, service):
     assert service_database_url(service) == app.config["SQLALCHEMY_DATABASE_URI"]
 
 
-def test_setup_migrates_without_making_the_app(monkeypatch, tmp_path):
+def test_setup_migrates_without_making_the_app(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import orders
 
-    def no_app(*args, **kwargs):
+    def no_app(*args: object, **kwargs: object) -> NoReturn:
         raise AssertionError("setup made the app, and with it the clients for users and beers")
 
     monkeypatch.setattr(orders, "create_app", no_app)
@@ -48,7 +55,7 @@ def test_setup_migrates_without_making_the_app(monkeypatch, tmp_path):
     assert "orders" in inspect(create_engine(url)).get_table_names()
 
 
-def test_setup_with_an_unusable_database_says_which_service(tmp_path):
+def test_setup_with_an_unusable_database_says_which_service(tmp_path: Path) -> None:
     with pytest.raises(SetupFailed, match="^the beers database: cannot connect to sqlite:///"):
         setup_service("beers", database_url=f"sqlite:///{tmp_path}/no/such/folder/beers.db")
 
@@ -57,24 +64,24 @@ def test_setup_with_an_unusable_database_says_which_service(tmp_path):
     "url",
     ["foo", "mysql://u:pw@h/x", "postgresql+psycopg2://u:pw@h/x", "postgresql://u:pw@h:port/x"],
 )
-def test_only_the_supported_drivers_are_accepted(url):
+def test_only_the_supported_drivers_are_accepted(url: str) -> None:
     with pytest.raises(UnsupportedDatabaseURL, match="the installed drivers are sqlite") as refused:
         open_engine(url)
     assert "pw" not in str(refused.value)
 
 
-def test_an_unreachable_server_is_named_without_its_password():
+def test_an_unreachable_server_is_named_without_its_password() -> None:
     with pytest.raises(DatabaseUnreachable) as refused:
         open_engine(f"postgresql://u:hidden@127.0.0.1:{free_port()}/x")
     assert "hidden" not in str(refused.value)
     assert "u:***@127.0.0.1" in str(refused.value)
 
 
-def test_a_url_that_does_not_parse_is_printed_without_its_password():
+def test_a_url_that_does_not_parse_is_printed_without_its_password() -> None:
     assert printable_url("postgresql://u:hidden@h:port/x") == "postgresql://u:***@h:port/x"
 
 
-def test_a_port_with_a_listener_is_not_free():
+def test_a_port_with_a_listener_is_not_free() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -85,13 +92,15 @@ def test_a_port_with_a_listener_is_not_free():
             check_ports_free("127.0.0.1", {"users": free_port(), "beers": port})
 
 
-def test_ports_in_a_row_are_free():
+def test_ports_in_a_row_are_free() -> None:
     first = free_ports_in_a_row(3)
 
     assert all(port_is_free("127.0.0.1", port) for port in range(first, first + 3))
 
 
-def test_a_server_that_exited_is_not_ready_though_something_answers_its_url(upstream):
+def test_a_server_that_exited_is_not_ready_though_something_answers_its_url(
+    upstream: FakeUpstream,
+) -> None:
     server = subprocess.Popen([sys.executable, "-c", "pass"])
     server.wait()
 
@@ -99,7 +108,7 @@ def test_a_server_that_exited_is_not_ready_though_something_answers_its_url(upst
         wait_until_ready(f"{upstream.url}/ready", server)
 
 
-def test_a_running_server_whose_url_answers_is_ready(upstream):
+def test_a_running_server_whose_url_answers_is_ready(upstream: FakeUpstream) -> None:
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         wait_until_ready(f"{upstream.url}/ready", server)

@@ -1,7 +1,13 @@
 """What every service has in common, checked on the beers app."""
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
 import pytest
 import sqlalchemy
+from apiflask import APIFlask
+from flask.testing import FlaskClient
 
 import beers.domain
 from beers import create_app
@@ -13,25 +19,25 @@ from tests.problems import assert_problem
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path: Path) -> Iterator[APIFlask]:
     with fresh_app(create_app, db, "beers", tmp_path, users_client=FakeUsersClient()) as app:
         yield app
 
 
 @pytest.fixture
-def client(app):
+def client(app: APIFlask) -> FlaskClient:
     return app.test_client()
 
 
-def test_an_unknown_path_is_a_problem(client):
+def test_an_unknown_path_is_a_problem(client: FlaskClient) -> None:
     assert_problem(client.get("/no/such/thing"), 404)
 
 
-def test_a_wrong_method_is_a_problem(client):
+def test_a_wrong_method_is_a_problem(client: FlaskClient) -> None:
     assert_problem(client.patch("/api/beers/"), 405)
 
 
-def test_a_huge_body_is_a_problem(client):
+def test_a_huge_body_is_a_problem(client: FlaskClient) -> None:
     response = client.post(
         "/api/beers/",
         data="x" * (1024 * 1024 + 1),
@@ -40,7 +46,7 @@ def test_a_huge_body_is_a_problem(client):
     assert_problem(response, 413)
 
 
-def test_invalid_json_is_a_400_problem(client):
+def test_invalid_json_is_a_400_problem(client: FlaskClient) -> None:
     response = client.post(
         "/api/beers/",
         data="{nope",
@@ -49,15 +55,17 @@ def test_invalid_json_is_a_400_problem(client):
     assert_problem(response, 400)
 
 
-def test_a_json_body_that_is_not_an_object_is_a_400_problem(client):
+def test_a_json_body_that_is_not_an_object_is_a_400_problem(client: FlaskClient) -> None:
     response = client.post("/api/beers/", json=[1, 2], headers={"Authorization": "admin-token"})
     assert_problem(response, 400)
 
 
-def test_an_unexpected_error_is_a_500_problem_without_a_trace(app, client, monkeypatch):
+def test_an_unexpected_error_is_a_500_problem_without_a_trace(
+    app: APIFlask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import beers.domain
 
-    def explode(*args, **kwargs):
+    def explode(*args: object, **kwargs: object) -> NoReturn:
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(beers.domain, "find_beer", explode)
@@ -67,32 +75,34 @@ def test_an_unexpected_error_is_a_500_problem_without_a_trace(app, client, monke
     assert b"Traceback" not in response.data
 
 
-def test_a_request_id_is_echoed(client):
+def test_a_request_id_is_echoed(client: FlaskClient) -> None:
     response = client.get("/health", headers={"X-Request-ID": "abc-123"})
     assert response.headers["X-Request-ID"] == "abc-123"
 
 
-def test_a_request_id_is_made_when_none_or_a_strange_one_is_sent(client):
+def test_a_request_id_is_made_when_none_or_a_strange_one_is_sent(client: FlaskClient) -> None:
     first = client.get("/health").headers["X-Request-ID"]
     odd = client.get("/health", headers={"X-Request-ID": "bad id\twith junk"}).headers
     assert len(first) >= 16
     assert odd["X-Request-ID"] != "bad id\twith junk"
 
 
-def test_log_lines_carry_the_request_id(client, caplog):
+def test_log_lines_carry_the_request_id(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("DEBUG")
     client.get("/api/beers/", headers={"X-Request-ID": "trace-me-7"})
     record = next(r for r in caplog.records if r.name == "servicekit.access")
     assert "GET /api/beers/" in record.getMessage()
-    assert record.request_id == "trace-me-7"
+    assert record.__dict__["request_id"] == "trace-me-7"
 
 
-def test_health_and_ready(client):
+def test_health_and_ready(client: FlaskClient) -> None:
     assert client.get("/health").json == {"status": "ok"}
     assert client.get("/ready").json == {"status": "ok"}
 
 
-def test_ready_is_a_503_when_the_database_does_not_answer(tmp_path):
+def test_ready_is_a_503_when_the_database_does_not_answer(tmp_path: Path) -> None:
     app = create_app(
         {"DATABASE_URL": f"sqlite:///{tmp_path}/missing-dir/beers.db", "SECRET_KEY": "t"},
         users_client=FakeUsersClient(),
@@ -102,7 +112,7 @@ def test_ready_is_a_503_when_the_database_does_not_answer(tmp_path):
     assert app.test_client().get("/health").status_code == 200
 
 
-def test_metrics_count_requests_by_endpoint_and_status(client):
+def test_metrics_count_requests_by_endpoint_and_status(client: FlaskClient) -> None:
     client.get("/api/beers/nope")
     text = client.get("/metrics").get_data(as_text=True)
     not_found = {"endpoint": "/api/beers/<sku>", "method": "GET", "status": "404"}
@@ -110,7 +120,9 @@ def test_metrics_count_requests_by_endpoint_and_status(client):
     assert samples(text, "http_request_duration_seconds_bucket")
 
 
-def test_the_openapi_document_says_bodies_are_json_or_forms_and_errors_problems(client):
+def test_the_openapi_document_says_bodies_are_json_or_forms_and_errors_problems(
+    client: FlaskClient,
+) -> None:
     spec = client.get("/api/openapi.json").json
     assert spec["openapi"].startswith("3.")
     post = spec["paths"]["/api/beers"]["post"]
@@ -125,7 +137,7 @@ def test_the_openapi_document_says_bodies_are_json_or_forms_and_errors_problems(
     assert price["type"] == "string"
 
 
-def test_the_docs_page_uses_swagger_files_served_here(client):
+def test_the_docs_page_uses_swagger_files_served_here(client: FlaskClient) -> None:
     page = client.get("/api/docs").get_data(as_text=True)
     assert "/api/docs/assets/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower()
@@ -134,14 +146,16 @@ def test_the_docs_page_uses_swagger_files_served_here(client):
             assert response.status_code == 200
 
 
-def test_a_plain_postgresql_url_gets_the_psycopg_driver():
+def test_a_plain_postgresql_url_gets_the_psycopg_driver() -> None:
     from servicekit.config import sqlalchemy_url
 
     assert sqlalchemy_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
     assert sqlalchemy_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_a_path_cannot_forge_a_log_line(client, caplog):
+def test_a_path_cannot_forge_a_log_line(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("DEBUG")
     client.get("/api/beers/NL%0Afake%20line")
     line = next(r for r in caplog.records if r.name == "servicekit.access").getMessage()
@@ -149,20 +163,20 @@ def test_a_path_cannot_forge_a_log_line(client, caplog):
     assert "NL\\x0afake line" in line
 
 
-def test_every_operation_documents_a_problem_for_any_other_error(client):
+def test_every_operation_documents_a_problem_for_any_other_error(client: FlaskClient) -> None:
     spec = client.get("/api/openapi.json").json
     for path_item in spec["paths"].values():
         for operation in path_item.values():
             assert "application/problem+json" in operation["responses"]["default"]["content"]
 
 
-def test_the_503_of_a_catalogue_change_documents_which_service(client):
+def test_the_503_of_a_catalogue_change_documents_which_service(client: FlaskClient) -> None:
     spec = client.get("/api/openapi.json").json
     problem = spec["paths"]["/api/beers"]["post"]["responses"]["503"]["content"]
     assert "service" in problem["application/problem+json"]["schema"]["properties"]
 
 
-def test_latency_is_measured_by_endpoint_and_status(client):
+def test_latency_is_measured_by_endpoint_and_status(client: FlaskClient) -> None:
     client.get("/api/beers/nope")
     text = client.get("/metrics").get_data(as_text=True)
     fastest = {"endpoint": "/api/beers/<sku>", "le": "0.005", "method": "GET", "status": "404"}
@@ -174,7 +188,9 @@ def test_latency_is_measured_by_endpoint_and_status(client):
 
 
 @pytest.mark.parametrize("path", ["/api/beers/", "/no/such/thing", "/health", "/api/openapi.json"])
-def test_every_answer_names_the_service_and_forbids_sniffing_and_framing(client, path):
+def test_every_answer_names_the_service_and_forbids_sniffing_and_framing(
+    client: FlaskClient, path: str
+) -> None:
     response = client.get(path)
 
     assert response.headers["Server"] == "beers"
@@ -185,7 +201,9 @@ def test_every_answer_names_the_service_and_forbids_sniffing_and_framing(client,
 
 
 @pytest.mark.parametrize("path", ["/api/docs", "/api/docs/"])
-def test_the_docs_page_allows_its_own_scripts_styles_and_fetches_only(client, path):
+def test_the_docs_page_allows_its_own_scripts_styles_and_fetches_only(
+    client: FlaskClient, path: str
+) -> None:
     response = client.get(path)
 
     assert response.status_code == 200
@@ -197,7 +215,7 @@ def test_the_docs_page_allows_its_own_scripts_styles_and_fetches_only(client, pa
     assert "<script>" not in response.get_data(as_text=True)  # nothing inline to allow
 
 
-def test_the_docs_page_starts_swagger_ui_from_a_script_file(client):
+def test_the_docs_page_starts_swagger_ui_from_a_script_file(client: FlaskClient) -> None:
     page = client.get("/api/docs").get_data(as_text=True)
     start = client.get("/api/docs/start.js")
 
@@ -207,14 +225,16 @@ def test_the_docs_page_starts_swagger_ui_from_a_script_file(client):
 
 
 @pytest.mark.parametrize("path", ["//api/beers/", "/api//beers/", "//api/beers/123456"])
-def test_a_path_with_a_double_slash_is_answered_where_it_is(client, path):
+def test_a_path_with_a_double_slash_is_answered_where_it_is(client: FlaskClient, path: str) -> None:
     response = client.get(path, headers={"Host": "evil.example"})
 
     assert_problem(response, 404)
     assert "Location" not in response.headers
 
 
-def test_the_access_log_never_shows_the_query(client, caplog):
+def test_the_access_log_never_shows_the_query(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("DEBUG", logger="servicekit.access")
 
     client.get("/api/beers/?token=secret-token&limit=abc")
@@ -223,7 +243,7 @@ def test_the_access_log_never_shows_the_query(client, caplog):
     assert "secret-token" not in caplog.text
 
 
-def test_made_up_methods_cannot_grow_the_metrics(client):
+def test_made_up_methods_cannot_grow_the_metrics(client: FlaskClient) -> None:
     for number in range(50):
         client.open("/api/beers/", method=f"BREW{number}")
     metrics = client.get("/metrics").get_data(as_text=True)
@@ -245,12 +265,16 @@ def test_made_up_methods_cannot_grow_the_metrics(client):
     ids=["through SQLAlchemy", "from the driver"],
 )
 def test_a_database_that_cannot_be_reached_is_a_503_naming_it(
-    app, client, monkeypatch, caplog, failure
-):
+    app: APIFlask,
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failure: Callable[[Any], Exception],
+) -> None:
     with app.app_context():
         driver = db.engine.dialect.loaded_dbapi  # sqlite3 or psycopg
 
-    def down(*args, **kwargs):
+    def down(*args: object, **kwargs: object) -> NoReturn:
         raise failure(driver)
 
     monkeypatch.setattr(beers.domain, "read", down)
@@ -264,7 +288,7 @@ def test_a_database_that_cannot_be_reached_is_a_503_naming_it(
     assert len(unavailable) == 1 and unavailable[0].exc_info is None
 
 
-def test_the_root_names_the_service_and_links_to_its_documents(client):
+def test_the_root_names_the_service_and_links_to_its_documents(client: FlaskClient) -> None:
     response = client.get("/")
 
     assert response.status_code == 200
@@ -280,7 +304,7 @@ def test_the_root_names_the_service_and_links_to_its_documents(client):
     }
 
 
-def test_an_in_memory_sqlite_database_needs_no_pool_settings():
+def test_an_in_memory_sqlite_database_needs_no_pool_settings() -> None:
     app = create_app({"DATABASE_URL": "sqlite://"}, users_client=FakeUsersClient())
 
     with app.app_context():

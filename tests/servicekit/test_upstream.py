@@ -1,21 +1,23 @@
 import contextlib
 import threading
 import time
+from typing import Any
 
 import pytest
 
 from orders.beers_client import HttpBeersClient
 from servicekit.errors import ServiceUnavailable
 from servicekit.upstream import CircuitBreaker, HttpUsersClient, RemoteUser, Timeouts
+from tests.servicekit.conftest import FakeUpstream
 
 USER = {"id": 7, "username": "ivan", "is_admin": False, "email": "i@example.com"}
 
 
-def users_client(url, **kwargs):
+def users_client(url: str, **kwargs: Any) -> HttpUsersClient:
     return HttpUsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), **kwargs)
 
 
-def test_users_client_sends_the_token_as_a_bearer_header(upstream):
+def test_users_client_sends_the_token_as_a_bearer_header(upstream: FakeUpstream) -> None:
     upstream.body = USER
     client = users_client(upstream.url)
     assert client.user_for_token("t0k") == RemoteUser(id=7, username="ivan", is_admin=False)
@@ -25,14 +27,14 @@ def test_users_client_sends_the_token_as_a_bearer_header(upstream):
     client.close()
 
 
-def test_an_invalid_token_is_none_not_an_error(upstream):
+def test_an_invalid_token_is_none_not_an_error(upstream: FakeUpstream) -> None:
     upstream.status, upstream.body = 401, {"status": 401}
     client = users_client(upstream.url)
     assert client.user_for_token("t0k") is None
     client.close()
 
 
-def test_the_request_id_is_forwarded(upstream):
+def test_the_request_id_is_forwarded(upstream: FakeUpstream) -> None:
     upstream.body = USER
     client = users_client(upstream.url, request_id=lambda: "req-42")
     client.user_for_token("t0k")
@@ -40,7 +42,7 @@ def test_the_request_id_is_forwarded(upstream):
     client.close()
 
 
-def test_calls_are_reported_to_the_observer(upstream):
+def test_calls_are_reported_to_the_observer(upstream: FakeUpstream) -> None:
     seen = []
     upstream.body = USER
     client = users_client(upstream.url, observe=lambda *args: seen.append(args))
@@ -49,7 +51,7 @@ def test_calls_are_reported_to_the_observer(upstream):
     client.close()
 
 
-def test_connections_are_reused_between_calls(upstream):
+def test_connections_are_reused_between_calls(upstream: FakeUpstream) -> None:
     upstream.body = USER
     client = users_client(upstream.url)
     for _ in range(3):
@@ -60,7 +62,7 @@ def test_connections_are_reused_between_calls(upstream):
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_a_5xx_answer_is_service_unavailable(upstream, status):
+def test_a_5xx_answer_is_service_unavailable(upstream: FakeUpstream, status: int) -> None:
     upstream.status = status
     client = users_client(upstream.url)
     with pytest.raises(ServiceUnavailable) as raised:
@@ -69,7 +71,7 @@ def test_a_5xx_answer_is_service_unavailable(upstream, status):
     client.close()
 
 
-def test_a_dead_service_is_unavailable_at_once(dead_url):
+def test_a_dead_service_is_unavailable_at_once(dead_url: str) -> None:
     client = users_client(dead_url)
     started = time.perf_counter()
     with pytest.raises(ServiceUnavailable, match="not reachable"):
@@ -78,7 +80,7 @@ def test_a_dead_service_is_unavailable_at_once(dead_url):
     client.close()
 
 
-def test_a_slow_service_is_unavailable_after_the_read_timeout(upstream):
+def test_a_slow_service_is_unavailable_after_the_read_timeout(upstream: FakeUpstream) -> None:
     upstream.delay = 1.5
     client = users_client(upstream.url)
     started = time.perf_counter()
@@ -89,7 +91,7 @@ def test_a_slow_service_is_unavailable_after_the_read_timeout(upstream):
 
 
 @pytest.mark.parametrize("body", ["not json", '{"id": "x"}', "[]"])
-def test_a_garbled_answer_is_service_unavailable(upstream, body):
+def test_a_garbled_answer_is_service_unavailable(upstream: FakeUpstream, body: str) -> None:
     upstream.body = body
     client = users_client(upstream.url)
     with pytest.raises(ServiceUnavailable):
@@ -97,7 +99,7 @@ def test_a_garbled_answer_is_service_unavailable(upstream, body):
     client.close()
 
 
-def test_beers_client_reads_a_beer_and_its_decimal_price(upstream):
+def test_beers_client_reads_a_beer_and_its_decimal_price(upstream: FakeUpstream) -> None:
     upstream.body = {"sku": "1", "name": "Загорка", "price": "2.00"}
     client = HttpBeersClient(upstream.url)
     beer = client.beer("1")
@@ -105,14 +107,14 @@ def test_beers_client_reads_a_beer_and_its_decimal_price(upstream):
     client.close()
 
 
-def test_beers_client_says_none_for_an_unknown_sku(upstream):
+def test_beers_client_says_none_for_an_unknown_sku(upstream: FakeUpstream) -> None:
     upstream.status, upstream.body = 404, {"status": 404}
     client = HttpBeersClient(upstream.url)
     assert client.beer("nope") is None
     client.close()
 
 
-def test_beers_client_asks_for_many_skus_in_one_call(upstream):
+def test_beers_client_asks_for_many_skus_in_one_call(upstream: FakeUpstream) -> None:
     upstream.body = [{"sku": "1", "name": "a", "price": "1.00"}]
     client = HttpBeersClient(upstream.url)
     found = client.beers(["2", "1", "1"])
@@ -122,7 +124,7 @@ def test_beers_client_asks_for_many_skus_in_one_call(upstream):
     client.close()
 
 
-def test_beers_client_splits_huge_lookups_to_keep_urls_short(upstream):
+def test_beers_client_splits_huge_lookups_to_keep_urls_short(upstream: FakeUpstream) -> None:
     upstream.body = []
     client = HttpBeersClient(upstream.url)
     skus = [f"{n:064d}" for n in range(100)]  # 100 SKUs of the longest kind
@@ -133,7 +135,9 @@ def test_beers_client_splits_huge_lookups_to_keep_urls_short(upstream):
     client.close()
 
 
-def test_a_kept_alive_connection_closed_by_the_other_side_is_retried_once(upstream):
+def test_a_kept_alive_connection_closed_by_the_other_side_is_retried_once(
+    upstream: FakeUpstream,
+) -> None:
     upstream.body = USER
     upstream.close_kept_alive = True
     client = users_client(upstream.url)
@@ -143,7 +147,9 @@ def test_a_kept_alive_connection_closed_by_the_other_side_is_retried_once(upstre
     client.close()
 
 
-def test_connections_are_renewed_so_new_pods_behind_a_service_get_calls(upstream):
+def test_connections_are_renewed_so_new_pods_behind_a_service_get_calls(
+    upstream: FakeUpstream,
+) -> None:
     upstream.body = USER
     client = HttpUsersClient(upstream.url, connection_lifetime=1)
     client.user_for_token("t0k")
@@ -153,7 +159,7 @@ def test_connections_are_renewed_so_new_pods_behind_a_service_get_calls(upstream
     client.close()
 
 
-def test_each_thread_has_its_own_connection(upstream):
+def test_each_thread_has_its_own_connection(upstream: FakeUpstream) -> None:
     upstream.body = USER
     client = users_client(upstream.url)
     threads = [threading.Thread(target=client.user_for_token, args=("t0k",)) for _ in range(3)]
@@ -168,7 +174,9 @@ def test_each_thread_has_its_own_connection(upstream):
 # retries and the circuit breaker
 
 
-def test_a_call_whose_connection_is_dropped_unanswered_is_retried_once(upstream):
+def test_a_call_whose_connection_is_dropped_unanswered_is_retried_once(
+    upstream: FakeUpstream,
+) -> None:
     upstream.body, upstream.hang_up = USER, 1
     client = users_client(upstream.url)
 
@@ -177,7 +185,7 @@ def test_a_call_whose_connection_is_dropped_unanswered_is_retried_once(upstream)
     client.close()
 
 
-def test_a_call_is_retried_only_once(upstream):
+def test_a_call_is_retried_only_once(upstream: FakeUpstream) -> None:
     upstream.body, upstream.hang_up = USER, 2
     client = users_client(upstream.url)
 
@@ -187,7 +195,7 @@ def test_a_call_is_retried_only_once(upstream):
     client.close()
 
 
-def test_a_read_timeout_is_not_retried(upstream):
+def test_a_read_timeout_is_not_retried(upstream: FakeUpstream) -> None:
     upstream.body, upstream.delay = USER, 1.2
     client = users_client(upstream.url)
 
@@ -206,12 +214,14 @@ class Clock:
         return self.now
 
 
-def breaking_client(url, clock):
+def breaking_client(url: str, clock: Clock) -> HttpUsersClient:
     breaker = CircuitBreaker(failures=3, seconds=30, clock=clock)
     return HttpUsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), breaker=breaker)
 
 
-def test_after_failures_in_a_row_the_breaker_refuses_calls_without_sending_them(upstream):
+def test_after_failures_in_a_row_the_breaker_refuses_calls_without_sending_them(
+    upstream: FakeUpstream,
+) -> None:
     client = opened_breaker(upstream, Clock())
 
     with pytest.raises(ServiceUnavailable, match="taken for down"):
@@ -220,7 +230,7 @@ def test_after_failures_in_a_row_the_breaker_refuses_calls_without_sending_them(
     client.close()
 
 
-def test_an_answer_below_500_resets_the_count(upstream):
+def test_an_answer_below_500_resets_the_count(upstream: FakeUpstream) -> None:
     client = breaking_client(upstream.url, Clock())
     for status in (500, 500, 401, 500, 500):
         upstream.status, upstream.body = status, USER
@@ -232,7 +242,7 @@ def test_an_answer_below_500_resets_the_count(upstream):
     client.close()
 
 
-def opened_breaker(upstream, clock):
+def opened_breaker(upstream: FakeUpstream, clock: Clock) -> HttpUsersClient:
     """A client whose breaker three 500s in a row have just opened."""
     upstream.status = 500
     client = breaking_client(upstream.url, clock)
@@ -242,7 +252,9 @@ def opened_breaker(upstream, clock):
     return client
 
 
-def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(upstream):
+def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(
+    upstream: FakeUpstream,
+) -> None:
     clock = Clock()
     client = opened_breaker(upstream, clock)
 
@@ -254,7 +266,7 @@ def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(upst
     client.close()
 
 
-def test_a_failed_trial_opens_the_breaker_again_at_once(upstream):
+def test_a_failed_trial_opens_the_breaker_again_at_once(upstream: FakeUpstream) -> None:
     clock = Clock()
     client = opened_breaker(upstream, clock)
     clock.now = 31
@@ -267,7 +279,9 @@ def test_a_failed_trial_opens_the_breaker_again_at_once(upstream):
     client.close()
 
 
-def test_while_the_trial_call_is_out_other_calls_are_refused_at_once(upstream):
+def test_while_the_trial_call_is_out_other_calls_are_refused_at_once(
+    upstream: FakeUpstream,
+) -> None:
     breaker = CircuitBreaker(failures=1, seconds=30, clock=Clock())
     breaker.record(failed=True)
     breaker.clock.now = 31  # type: ignore[attr-defined]
@@ -278,7 +292,9 @@ def test_while_the_trial_call_is_out_other_calls_are_refused_at_once(upstream):
     assert breaker.allow() is True
 
 
-def test_the_breaker_does_not_make_concurrent_calls_wait_on_each_other(upstream):
+def test_the_breaker_does_not_make_concurrent_calls_wait_on_each_other(
+    upstream: FakeUpstream,
+) -> None:
     upstream.body, upstream.delay = USER, 0.3
     client = users_client(upstream.url)
     threads = [threading.Thread(target=client.user_for_token, args=("t0k",)) for _ in range(4)]
@@ -293,7 +309,9 @@ def test_the_breaker_does_not_make_concurrent_calls_wait_on_each_other(upstream)
     client.close()
 
 
-def test_calls_beyond_the_waiting_budget_are_refused_at_once(upstream, monkeypatch):
+def test_calls_beyond_the_waiting_budget_are_refused_at_once(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import servicekit.upstream
 
     monkeypatch.setattr(servicekit.upstream, "waiting_calls", threading.BoundedSemaphore(1))

@@ -1,9 +1,14 @@
-import pytest
+from typing import Any
 
+import pytest
+from apiflask import APIFlask
+from flask.testing import FlaskClient
+
+from tests.users.conftest import Register
 from users.models import User, db
 
 
-def test_registering_returns_the_user_without_secrets(client):
+def test_registering_returns_the_user_without_secrets(client: FlaskClient) -> None:
     response = client.post(
         "/api/users/register",
         json={
@@ -14,7 +19,7 @@ def test_registering_returns_the_user_without_secrets(client):
         },
     )
     assert response.status_code == 201
-    user = response.json
+    user = response.get_json() or {}
     assert set(user) == {
         "id",
         "username",
@@ -31,7 +36,7 @@ def test_registering_returns_the_user_without_secrets(client):
     assert user["time_registered"].endswith("+00:00")
 
 
-def test_registering_with_a_form_works_like_json(client):
+def test_registering_with_a_form_works_like_json(client: FlaskClient) -> None:
     response = client.post(
         "/api/users/register",
         data={"username": "ivan", "email": "ivan@example.com", "password": "ivan-s-own-passphrase"},
@@ -40,7 +45,7 @@ def test_registering_with_a_form_works_like_json(client):
     assert response.json["email"] == "ivan@example.com"
 
 
-def test_registering_with_a_multipart_form_works_like_json(client):
+def test_registering_with_a_multipart_form_works_like_json(client: FlaskClient) -> None:
     response = client.post(
         "/api/users/register",
         data={"username": "ivan", "email": "ivan@example.com", "password": "ivan-s-own-passphrase"},
@@ -49,7 +54,7 @@ def test_registering_with_a_multipart_form_works_like_json(client):
     assert response.status_code == 201
 
 
-def test_the_original_field_name_mail_is_accepted(client):
+def test_the_original_field_name_mail_is_accepted(client: FlaskClient) -> None:
     response = client.post(
         "/api/users/register",
         json={"username": "ivan", "mail": "ivan@example.com", "password": "ivan-s-own-passphrase"},
@@ -58,7 +63,7 @@ def test_the_original_field_name_mail_is_accepted(client):
     assert response.json["email"] == "ivan@example.com"
 
 
-def test_the_password_is_stored_only_as_a_salted_hash(app, register):
+def test_the_password_is_stored_only_as_a_salted_hash(app: APIFlask, register: Register) -> None:
     register("ivan", "ivan-s-own-passphrase")
     register("olga", "ivan-s-own-passphrase")
     with app.app_context():
@@ -103,7 +108,9 @@ def test_the_password_is_stored_only_as_a_salted_hash(app, register):
         ({}, {"username", "email", "password"}),
     ],
 )
-def test_invalid_registrations_name_every_bad_field(client, app, body, bad_fields):
+def test_invalid_registrations_name_every_bad_field(
+    client: FlaskClient, app: APIFlask, body: dict[str, Any], bad_fields: set[str]
+) -> None:
     response = client.post("/api/users/register", json=body)
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
@@ -120,7 +127,9 @@ def test_invalid_registrations_name_every_bad_field(client, app, body, bad_field
         ({"username": "Ivan", "email": "Ivan@Example.com"}, {"username", "email"}),
     ],
 )
-def test_a_taken_username_or_email_is_a_conflict_whatever_the_case(client, register, second, taken):
+def test_a_taken_username_or_email_is_a_conflict_whatever_the_case(
+    client: FlaskClient, register: Register, second: dict[str, str], taken: set[str]
+) -> None:
     register("ivan", email="ivan@example.com")
     response = client.post(
         "/api/users/register", json={**second, "password": "ivan-s-own-passphrase"}
@@ -129,7 +138,7 @@ def test_a_taken_username_or_email_is_a_conflict_whatever_the_case(client, regis
     assert set(response.json["errors"]) == taken
 
 
-def test_nobody_registers_as_an_administrator(client):
+def test_nobody_registers_as_an_administrator(client: FlaskClient) -> None:
     response = client.post(
         "/api/users/register",
         json={
@@ -143,14 +152,16 @@ def test_nobody_registers_as_an_administrator(client):
     assert response.json["is_admin"] is False
 
 
-def test_a_taken_username_shows_in_exists_whatever_the_case(client, register):
+def test_a_taken_username_shows_in_exists_whatever_the_case(
+    client: FlaskClient, register: Register
+) -> None:
     register("Ivan")
     response = client.get("/api/users/exists?username=ivan")
     assert response.status_code == 200
     assert response.json == {"username": "ivan", "exists": True}
 
 
-def test_a_free_username_is_a_404_that_says_so(client):
+def test_a_free_username_is_a_404_that_says_so(client: FlaskClient) -> None:
     response = client.get("/api/users/exists?username=nobody")
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
@@ -158,13 +169,13 @@ def test_a_free_username_is_a_404_that_says_so(client):
     assert response.json["exists"] is False
 
 
-def test_exists_without_a_username_is_a_400(client):
+def test_exists_without_a_username_is_a_400(client: FlaskClient) -> None:
     response = client.get("/api/users/exists")
     assert response.status_code == 400
     assert "username" in response.json["errors"]
 
 
-def test_a_username_with_a_trailing_newline_is_refused(client):
+def test_a_username_with_a_trailing_newline_is_refused(client: FlaskClient) -> None:
     response = client.post(
         "/api/users/register",
         json={"username": "nlx\n", "email": "n@example.com", "password": "ivan-s-own-passphrase"},
@@ -173,7 +184,7 @@ def test_a_username_with_a_trailing_newline_is_refused(client):
     assert list(response.json["errors"]) == ["username"]
 
 
-def test_a_bad_email_gets_one_clear_message(client):
+def test_a_bad_email_gets_one_clear_message(client: FlaskClient) -> None:
     response = client.post(
         "/api/users/register",
         json={"username": "ivan", "email": "nope", "password": "ivan-s-own-passphrase"},
@@ -181,7 +192,9 @@ def test_a_bad_email_gets_one_clear_message(client):
     assert response.json["errors"] == {"email": ["Not a valid email address."]}
 
 
-def test_emails_are_unique_whatever_the_case_beyond_ascii_too(client, register):
+def test_emails_are_unique_whatever_the_case_beyond_ascii_too(
+    client: FlaskClient, register: Register
+) -> None:
     register("ivan", email="Äb@example.com")
     response = client.post(
         "/api/users/register",
@@ -192,7 +205,9 @@ def test_emails_are_unique_whatever_the_case_beyond_ascii_too(client, register):
 
 
 @pytest.mark.parametrize("password", ["12345678", "password", "Password", "QWERTYUIOP", "iloveyou"])
-def test_one_of_the_10000_most_used_passwords_is_refused_naming_password(client, password):
+def test_one_of_the_10000_most_used_passwords_is_refused_naming_password(
+    client: FlaskClient, password: str
+) -> None:
     response = client.post(
         "/api/users/register",
         json={"username": "ivan", "email": "ivan@example.com", "password": password},
@@ -204,7 +219,7 @@ def test_one_of_the_10000_most_used_passwords_is_refused_naming_password(client,
     assert client.get("/api/users/exists?username=ivan").status_code == 404
 
 
-def test_the_list_of_common_passwords_is_the_10000_most_used():
+def test_the_list_of_common_passwords_is_the_10000_most_used() -> None:
     from users.schemas import COMMON_PASSWORDS, is_common_password
 
     listed = COMMON_PASSWORDS.read_text(encoding="utf-8").split()
