@@ -26,8 +26,8 @@ from invoke import Argument, Collection, Context, Exit, Task, task
 
 from servicekit import launcher
 from servicekit.launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
+from servicekit.logs import configure_logging
 from servicekit.migrations import new_revision
-from servicekit.observability import configure_logging
 from servicekit.serving import share_a_secret_key
 
 ROOT = Path(__file__).resolve().parent
@@ -282,7 +282,6 @@ def up(
     """Set up and start every service; Ctrl-C stops them."""
     launcher.stop_on_signals()
     start_logging("shop")
-    share_a_secret_key()
     if os.environ.pop("DATABASE_URL", None):
         print("inv up: DATABASE_URL is ignored; set USERS_DATABASE_URL and the like")
     ports = {
@@ -294,6 +293,7 @@ def up(
     with one_line_errors("inv up"):
         # Before anything starts: another shop on these ports would answer for ours.
         launcher.check_ports_free(host, ports)
+        share_a_secret_key()
         for name in SERVICES:
             launcher.setup_service(name, seed="if-empty", database_url=database_urls[name])
         servers = launcher.start_servers(host, ports, database_urls, workers)

@@ -18,7 +18,8 @@ from .db import database_answers, tune_sqlite, unavailability_errors
 from .errors import DatabaseUnavailable
 from .health import health_blueprint
 from .intake import read_request_first
-from .observability import Metrics, configure_logging, current_request_id, install_request_tracking
+from .logs import configure_logging, current_request_id
+from .observability import Metrics, install_request_tracking
 from .output import OrjsonProvider
 from .problem_json import register_error_handlers, render_problem
 from .upstream import CircuitBreaker, ServiceClient, Timeouts

@@ -1,16 +1,15 @@
-"""Request ids, log lines that carry them, and Prometheus metrics."""
+"""Request ids, the access log, and Prometheus metrics."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-import sys
 import time
 from typing import Any
 
 from apiflask import APIFlask
-from flask import Response, has_request_context, request
+from flask import Response, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -19,7 +18,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from pythonjsonlogger.json import JsonFormatter
+
+from .logs import REQUEST_ID_KEY
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # The methods /metrics counts by name; any other is counted as "other".
@@ -31,86 +31,12 @@ DOCS_PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
-# Where a request's id and start time are kept: in its WSGI environ.
-REQUEST_ID_KEY = "servicekit.request_id"
+# Where a request's start time is kept: in its WSGI environ, beside its id.
 STARTED_KEY = "servicekit.started"
 # A client's id is echoed only when it is short and plain: it ends up in logs.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-_TEXT_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s] %(message)s"
-# The same, one JSON object a line; an access line adds method, path, status
-# and duration_ms.
-_JSON_FIELDS = "%(asctime)s %(levelname)s %(service)s %(request_id)s %(name)s %(message)s"
-_JSON_NAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
-LOG_FORMATS = ("text", "json")
-
 access_log = logging.getLogger("servicekit.access")
-
-
-def current_request_id() -> str | None:
-    """The id of the request being served, or None outside a request."""
-    if has_request_context():
-        request_id: str | None = request.environ.get(REQUEST_ID_KEY)
-        return request_id
-    return None
-
-
-class _RequestContextFilter(logging.Filter):
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self.service = service
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id() or "-"
-        if not hasattr(record, "service"):  # else named by the caller (inv up: each)
-            record.service = self.service
-        return True
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is now (test runners swap it)."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
-
-
-def configure_logging(service: str, level: str, log_format: str = "text") -> None:
-    """One stderr handler on the root logger whose lines name the service and
-    the request id, as text or as JSON (`log_format`, one of LOG_FORMATS)."""
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if getattr(handler, "servicekit", False):
-            return
-    handler = _StderrHandler()
-    handler.servicekit = True  # type: ignore[attr-defined]
-    handler.addFilter(_RequestContextFilter(service))
-    handler.setFormatter(_formatter(log_format))
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    # Alembic's INFO is each migration's chatter: the launcher says the outcome.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
-    # SQLAlchemy's DEBUG is every statement and row: too much even then.
-    logging.getLogger("sqlalchemy").setLevel(max(logging.WARNING, root.level))
-
-
-def _formatter(log_format: str) -> logging.Formatter:
-    if log_format not in LOG_FORMATS:
-        raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
-    formatter: logging.Formatter
-    if log_format == "json":
-        formatter = JsonFormatter(_JSON_FIELDS, rename_fields=_JSON_NAMES, json_ensure_ascii=False)
-    else:
-        formatter = logging.Formatter(_TEXT_FORMAT)
-    # One time format everywhere: ISO 8601 in UTC, to the millisecond.
-    formatter.converter = time.gmtime
-    formatter.default_time_format = "%Y-%m-%dT%H:%M:%S"
-    formatter.default_msec_format = "%s.%03dZ"
-    return formatter
 
 
 class Metrics:

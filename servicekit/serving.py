@@ -31,7 +31,7 @@ from granian.log import LogLevels
 from granian.server import MPServer as Server  # a process per worker
 
 from .front import Front
-from .observability import configure_logging
+from .logs import configure_logging
 
 APP_VARIABLE = "SERVICEKIT_APP"
 THREADS_VARIABLE = "SERVICEKIT_THREADS"

@@ -1,0 +1,93 @@
+"""Log lines: each names its service and the request it belongs to, in one
+time format, as text or as one JSON object a line (LOG_FORMAT).
+
+Apart from servicekit.observability on purpose: the server's master process
+configures logging before it sets PROMETHEUS_MULTIPROC_DIR, and
+prometheus_client chooses between per-process and shared-file metrics once, on
+import, so nothing here may import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from flask import has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+# Where a request's id is kept: in its WSGI environ.
+REQUEST_ID_KEY = "servicekit.request_id"
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s] %(message)s"
+# The same, one JSON object a line; an access line adds method, path, status
+# and duration_ms.
+_JSON_FIELDS = "%(asctime)s %(levelname)s %(service)s %(request_id)s %(name)s %(message)s"
+_JSON_NAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+LOG_FORMATS = ("text", "json")
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, or None outside a request."""
+    if has_request_context():
+        request_id: str | None = request.environ.get(REQUEST_ID_KEY)
+        return request_id
+    return None
+
+
+class _RequestContextFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id() or "-"
+        if not hasattr(record, "service"):  # else named by the caller (inv up: each)
+            record.service = self.service
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (test runners swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(service: str, level: str, log_format: str = "text") -> None:
+    """One stderr handler on the root logger whose lines name the service and
+    the request id, as text or as JSON (`log_format`, one of LOG_FORMATS)."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if getattr(handler, "servicekit", False):
+            return
+    handler = _StderrHandler()
+    handler.servicekit = True  # type: ignore[attr-defined]
+    handler.addFilter(_RequestContextFilter(service))
+    handler.setFormatter(_formatter(log_format))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Alembic's INFO is each migration's chatter: the launcher says the outcome.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # SQLAlchemy's DEBUG is every statement and row: too much even then.
+    logging.getLogger("sqlalchemy").setLevel(max(logging.WARNING, root.level))
+
+
+def _formatter(log_format: str) -> logging.Formatter:
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    formatter: logging.Formatter
+    if log_format == "json":
+        formatter = JsonFormatter(_JSON_FIELDS, rename_fields=_JSON_NAMES, json_ensure_ascii=False)
+    else:
+        formatter = logging.Formatter(_TEXT_FORMAT)
+    # One time format everywhere: ISO 8601 in UTC, to the millisecond.
+    formatter.converter = time.gmtime
+    formatter.default_time_format = "%Y-%m-%dT%H:%M:%S"
+    formatter.default_msec_format = "%s.%03dZ"
+    return formatter
