@@ -31,7 +31,9 @@ from servicekit.migrations import new_revision
 from servicekit.serving import share_a_secret_key
 
 ROOT = Path(__file__).resolve().parent
-NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
+# npm ci writes node_modules' own copy of the lock file when it is done.
+NODE_TOOLS = ROOT / "node_modules" / ".package-lock.json"
+NODE_LOCK = ROOT / "package-lock.json"
 USAGE_ERROR = 2  # as for a flag invoke itself does not know
 HELP_WORDS = ("--help", "-h", "help")
 
@@ -311,10 +313,12 @@ def up(
             launcher.stop_servers(servers.values())
 
 
-def ensure_newman(c: Context) -> None:
-    """newman (package.json pins it) for the Postman collection's test, installed
-    when it is missing and npm is at hand."""
-    if not NEWMAN.exists() and shutil.which("npm"):
+def ensure_node_tools(c: Context) -> None:
+    """The JavaScript tools package.json pins (newman for the Postman collection's
+    test, Redocly's CLI for the OpenAPI lint), installed when missing and npm is
+    at hand."""
+    current = NODE_TOOLS.exists() and NODE_TOOLS.stat().st_mtime >= NODE_LOCK.stat().st_mtime
+    if not current and shutil.which("npm"):
         c.run(f"cd {ROOT} && npm ci --no-audit --no-fund", pty=False)
 
 
@@ -326,7 +330,7 @@ def ensure_newman(c: Context) -> None:
 )
 def test(c: Context, args: str = "", postgres: bool = False) -> None:
     """Run every test: service tests, then end-to-end over real HTTP."""
-    ensure_newman(c)
+    ensure_node_tools(c)
     command = f"{sys.executable} -m pytest {args}"
     if not postgres:
         c.run(command, pty=False)
@@ -406,8 +410,9 @@ def _fuzzed(
 
 @task
 def check(c: Context) -> None:
-    """Lint, format check, type check, and the deployment files against their schemas."""
-    ensure_newman(c)
+    """Lint, format check, type check (tests too), the OpenAPI documents (Redocly),
+    and the deployment files against their schemas."""
+    ensure_node_tools(c)
     tools = Path(sys.executable).parent
     c.run(f"{sys.executable} -m ruff check .")
     c.run(f"{sys.executable} -m ruff format --check .")
