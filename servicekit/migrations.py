@@ -106,7 +106,7 @@ def migrating(service: str, db: Schema) -> Iterator[Connection]:
         try:
             with connection.begin():
                 if not sqlite:
-                    key = zlib.crc32(f"beers-migrations-{service}".encode())
+                    key = zlib.crc32(f"shop-migrations-{service}".encode())
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
                 yield connection
                 if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():

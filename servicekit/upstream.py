@@ -278,7 +278,7 @@ class HttpUsersClient(ServiceClient, UsersClient):
         """The token's user, or None when users says the token is not valid.
 
         It asks GET /api/users/me, which answers as check_token does for a
-        token in the header, without reading a body (a sixth less work)."""
+        token in the header, without a body to send or read."""
         response = self.call(
             "GET",
             "/api/users/me",

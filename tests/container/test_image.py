@@ -15,9 +15,7 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +23,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from servicekit.launcher import answers_ready, free_port, wait_for
+
 pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN_SCRIPT = ROOT.parent / "shared" / "tools" / "standin-python-image"
-IMAGE = "localhost/beers-shop:container-test"
+IMAGE = "localhost/shop:container-test"
 SERVICES = {"users": 5001, "beers": 5002, "orders": 5003}
 WORKERS = 2  # as compose.yaml runs them
 SHOP_UID = "10001"
@@ -96,13 +96,6 @@ def default_python_image() -> str:
     return match.group(1)
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
     if shutil.which("podman") is None:
@@ -154,26 +147,25 @@ def wait_until_ready(podman: Podman, shop: Shop, service: str) -> None:
     """Until the service's /ready answers 200 from the host; fail at once if its
     container stops, or after READY_TIMEOUT."""
     url = f"{shop.urls[service]}/ready"
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def stopped() -> bool:
         state = podman(
             "container", "inspect", "--format", "{{.State.Running}}", shop.container(service)
         )
-        if state.stdout.strip() != "true":
-            pytest.fail(f"the {service} container stopped:\n{container_logs(podman, shop)}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"{url} was not ready within {READY_TIMEOUT} s:\n{container_logs(podman, shop)}")
+        return state.stdout.strip() != "true"
+
+    if not wait_for(lambda: stopped() or answers_ready(url), READY_TIMEOUT, interval=0.5):
+        pytest.fail(
+            f"{url} was not ready within {READY_TIMEOUT} s:\n{container_logs(podman, shop)}"
+        )
+    if stopped():
+        pytest.fail(f"the {service} container stopped:\n{container_logs(podman, shop)}")
 
 
 @pytest.fixture(scope="module")
 def shop(podman: Podman, image: str) -> Iterator[Shop]:
     """The three services, one container each, in a pod; the demo catalogue seeded."""
-    pod = f"beers-container-test-{secrets.token_hex(4)}"
+    pod = f"shop-container-test-{secrets.token_hex(4)}"
     host_ports = {service: free_port() for service in SERVICES}
     shop = Shop(pod, {s: f"http://127.0.0.1:{p}" for s, p in host_ports.items()})
     published = [
