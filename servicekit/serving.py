@@ -46,7 +46,7 @@ BACKPRESSURE = 1024
 # default is 5 ms). Every request passes between the event loop's thread and a
 # request thread twice; at the default, a hand-over behind a busy thread could
 # wait the whole 5 ms, and a call crossing three services paid it at each hop.
-SWITCH_INTERVAL_SECONDS = 0.0005
+SWITCH_INTERVAL_SECONDS = 0.001
 HEADER_READ_TIMEOUT_MS = 10_000
 # The most a request line and headers may take (the longest documented query,
 # 1000 SKUs of 64 characters, fits); the server itself answers a
