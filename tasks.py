@@ -296,8 +296,11 @@ def up(
         # Before anything starts: another shop on these ports would answer for ours.
         launcher.check_ports_free(host, ports)
         share_a_secret_key()
-        for name in SERVICES:
-            launcher.setup_service(name, seed="if-empty", database_url=database_urls[name])
+        try:
+            for name in SERVICES:
+                launcher.setup_service(name, seed="if-empty", database_url=database_urls[name])
+        except KeyboardInterrupt:  # each migration is one transaction: nothing half done
+            raise Exit("inv up: stopped during set-up", code=1) from None
         servers = launcher.start_servers(host, ports, database_urls, workers)
         try:
             launcher.wait_until_all_ready(servers, urls)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from servicekit.launcher import SERVICES as LAUNCHED
+
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 PASSWORD = "bench-password"
@@ -45,7 +47,7 @@ class Scenario:
     script: str = "request.lua"
 
 
-SERVICES = ("users", "beers", "orders")
+SERVICES = tuple(LAUNCHED)  # users, beers, orders
 # Bare Flask under each server worth comparing, with the same worker count:
 # granian's own WSGI interface, and granian with our front as the services run.
 CEILING_SERVERS = (

@@ -164,9 +164,12 @@ def path_examples(**examples: Any) -> dict[str, Any]:
     return {PATH_EXAMPLES: examples}
 
 
-def bearer_auth_doc(responses: Mapping[int, ResponseDoc]) -> Callable[[View], View]:
-    """A decorator: the operation needs a bearer token, and answers `responses`
-    (401 and the like) when the token will not do.
+def bearer_auth_doc(
+    responses: Mapping[int, ResponseDoc], *, or_in_body: bool = False
+) -> Callable[[View], View]:
+    """A decorator: the operation needs a bearer token (or_in_body: in the
+    Authorization header, or else in the body, so the header is optional), and
+    answers `responses` (401 and the like) when the token will not do.
 
     It writes into the `_spec` that APIFlask's `doc` and `auth_required` fill, so
     it must be applied after `@bp.doc` (above it): the view's own responses win
@@ -175,7 +178,8 @@ def bearer_auth_doc(responses: Mapping[int, ResponseDoc]) -> Callable[[View], Vi
 
     def document(view: View) -> View:
         spec = dict(getattr(view, "_spec", {}))
-        spec["security"] = spec.get("security") or BEARER_AUTH
+        security = [{BEARER_AUTH: []}, {}] if or_in_body else BEARER_AUTH
+        spec["security"] = spec.get("security") or security
         spec["responses"] = {**responses, **(spec.get("responses") or {})}
         view._spec = spec  # type: ignore[attr-defined]
         return view

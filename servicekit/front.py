@@ -14,24 +14,31 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from queue import SimpleQueue
 from typing import Any
 
-from granian.rsgi import HTTPProtocol, ProtocolClosed, Scope
+from granian.rsgi import HTTPProtocol, ProtocolClosed, ProtocolError, Scope
+
+from .intake import DRAIN_BYTES
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-Response = tuple[int, list[tuple[str, str]], bytes]
+WSGIAnswer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 
 # Where granian hands over HTTP/1.1 headers, the WSGI names of the two that are
 # not HTTP_*; and how repeated headers are joined (RFC 9110, 5.3; cookies, 6265).
 UNPREFIXED = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 JOINERS = {"HTTP_COOKIE": "; "}
-# Past the app's body limit, this much more is read and dropped, so that the
-# client is not reset before it reads its 413.
-DRAIN_BYTES = 2 * 1024 * 1024
+# A body granian cannot read (a broken chunk, say): the client's fault.
+UNREADABLE_BODY: WSGIAnswer = (
+    400,
+    [("Content-Type", "application/problem+json")],
+    b'{"type":"about:blank","title":"Bad Request","status":400,'
+    b'"detail":"The request body could not be read."}\n',
+)
 
 
 class RequestThreads:
@@ -40,7 +47,7 @@ class RequestThreads:
     than ending, so that the pool is there when a burst comes back."""
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
+        self.limit = limit  # the most threads it starts
         self._jobs: SimpleQueue[Callable[[], None]] = SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._started = 0
@@ -58,16 +65,20 @@ class RequestThreads:
 
     def _serve(self) -> None:
         while True:
-            self._jobs.get()()
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception:  # a thread lost would be a slot lost for good
+                logging.getLogger(__name__).exception("a request thread's job failed")
             self._idle.release()
 
 
 class Front:
     """An RSGI application (granian's native interface) serving a WSGI app."""
 
-    def __init__(self, app: WSGIApp, threads: int, max_body_bytes: int) -> None:
+    def __init__(self, app: WSGIApp, max_threads: int, max_body_bytes: int) -> None:
         self.app = app
-        self.threads = RequestThreads(threads)
+        self.threads = RequestThreads(max_threads)
         self.max_body_bytes = max_body_bytes
 
     async def __rsgi__(self, scope: Scope, protocol: HTTPProtocol) -> None:
@@ -75,8 +86,11 @@ class Front:
             body = await self._read_body(scope, protocol)
         except ProtocolClosed:
             return  # the client left before its request was whole
+        except ProtocolError:
+            protocol.response_bytes(*UNREADABLE_BODY)
+            return
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Response] = loop.create_future()
+        answer: asyncio.Future[WSGIAnswer] = loop.create_future()
         environ = wsgi_environ(scope, body)
         self.threads.submit(lambda: self._answer(environ, loop, answer))
         status, headers, content = await answer
@@ -101,7 +115,7 @@ class Front:
         self,
         environ: dict[str, Any],
         loop: asyncio.AbstractEventLoop,
-        answer: asyncio.Future[Response],
+        answer: asyncio.Future[WSGIAnswer],
     ) -> None:
         """On a request thread: run the app, and hand its answer to the loop."""
         try:
@@ -113,7 +127,7 @@ class Front:
 
 
 def _settle(
-    answer: asyncio.Future[Response], response: Response | None, error: BaseException | None
+    answer: asyncio.Future[WSGIAnswer], response: WSGIAnswer | None, error: BaseException | None
 ) -> None:
     if answer.done():  # cancelled: the client went away
         return
@@ -131,7 +145,7 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
         "REQUEST_METHOD": scope.method,
         "SCRIPT_NAME": "",
         "PATH_INFO": _as_latin1(scope.path),
-        "QUERY_STRING": scope.query_string,
+        "QUERY_STRING": _as_latin1(scope.query_string),  # raw UTF-8 may come in it
         "SERVER_NAME": server_host.strip("[]"),
         "SERVER_PORT": server_port,
         "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
@@ -145,6 +159,8 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
         "wsgi.run_once": False,
     }
     for name, value in scope.headers.items():
+        if "_" in name:  # else X_Forwarded_For would pass for X-Forwarded-For
+            continue
         key = UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_")
         value = _as_latin1(value)
         if key in environ:
@@ -159,7 +175,7 @@ def _as_latin1(text: str) -> str:
     return text if text.isascii() else text.encode("utf-8").decode("latin-1")
 
 
-def call_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Response:
+def call_wsgi(app: WSGIApp, environ: dict[str, Any]) -> WSGIAnswer:
     """Run a WSGI app to the end of its answer."""
     started: list[Any] = []
 

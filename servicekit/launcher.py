@@ -177,18 +177,21 @@ def start_servers(
     """A server for each service, each told where its neighbours are, stopped
     if this process dies; their stderr into `logs`/<service>.log if given."""
     neighbours = neighbour_urls(host, ports)
-    return {
-        name: subprocess.Popen(
+    servers = {}
+    for name, port in ports.items():
+        log_file = (logs / f"{name}.log").open("wb") if logs else None
+        servers[name] = subprocess.Popen(
             server_argv(name, host, port, workers),
             env={**server_env(database_urls.get(name)), **neighbours, **(env or {})},
-            stderr=(logs / f"{name}.log").open("wb") if logs else None,
+            stderr=log_file,
             preexec_fn=_stop_when_parent_dies,
             # A group of its own: Ctrl-C reaches only us, and we stop each
             # server in order (its workers would otherwise each take it at once).
             process_group=0,
         )
-        for name, port in ports.items()
-    }
+        if log_file is not None:
+            log_file.close()  # the server has its own copy
+    return servers
 
 
 def _stop_when_parent_dies() -> None:

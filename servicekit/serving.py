@@ -44,8 +44,8 @@ THREADS = 128
 BACKPRESSURE = 1024
 # How long a thread may hold the GIL while another waits for it (Python's
 # default is 5 ms). Every request passes between the event loop's thread and a
-# request thread twice; at the default, a hand-over behind a busy thread could
-# wait the whole 5 ms, and a call crossing three services paid it at each hop.
+# request thread twice, and each hand-over could wait that long behind a busy
+# thread (the measurements: bench/RESULTS.md, "The front").
 SWITCH_INTERVAL_SECONDS = 0.001
 HEADER_READ_TIMEOUT_MS = 10_000
 # The most a request line and headers may take (the longest documented query,
@@ -93,8 +93,7 @@ def build_server(settings: ServerSettings) -> Server:
             header_read_timeout=HEADER_READ_TIMEOUT_MS, max_buffer_size=HEAD_BUFFER_BYTES
         ),
         websockets=False,
-        respawn_failed_workers=True,
-        respawn_interval=1.0,
+        respawn_failed_workers=True,  # at once
         workers_kill_timeout=GRACE_SECONDS,
         # Its start-up chatter only when asked for; warnings and worker deaths
         # always, through our handler: labelled and formatted like the app's.

@@ -27,15 +27,15 @@ bp = ServiceBlueprint(
 )
 
 # users checks tokens itself (no neighbour to be down): without a valid one, 401.
-TAKES_TOKEN = bearer_auth_doc(
-    {
-        401: problem_doc(
-            "The token is missing, unknown, expired or revoked.",
-            Unauthorized(),
-            Unauthorized(TOKEN_NOT_VALID),
-        )
-    }
-)
+TOKEN_WILL_NOT_DO = {
+    401: problem_doc(
+        "The token is missing, unknown, expired or revoked.",
+        Unauthorized(),
+        Unauthorized(TOKEN_NOT_VALID),
+    )
+}
+TAKES_TOKEN = bearer_auth_doc(TOKEN_WILL_NOT_DO)
+TAKES_TOKEN_OR_BODY_TOKEN = bearer_auth_doc(TOKEN_WILL_NOT_DO, or_in_body=True)
 # (Retry-After on 429 and 503 the spec processor adds to every operation.)
 PASSWORDS_BUSY = problem_doc(
     "Too many passwords are being checked at once; try again.",
@@ -164,9 +164,9 @@ def login(credentials: dict[str, str]) -> tuple[dict[str, Any], int, dict[str, s
 
 
 @bp.post("/logout")
+@TAKES_TOKEN_OR_BODY_TOKEN
 @bp.input(TokenIn, location="json_or_form", arg_name="body")
 @bp.output({}, status_code=204, description="The token is revoked.")
-@TAKES_TOKEN
 def logout(body: dict[str, str]) -> Response:
     """Log out: revoke the token presented (header, or body field `token`)."""
     if not domain.revoke(_presented_token(body)):
@@ -175,17 +175,17 @@ def logout(body: dict[str, str]) -> Response:
 
 
 @bp.post("/check_token")
+@TAKES_TOKEN_OR_BODY_TOKEN
 @bp.input(TokenIn, location="json_or_form", arg_name="body")
 @bp.output(UserOut, description="The token's user.")
-@TAKES_TOKEN
 def check_token(body: dict[str, str]) -> Any:
     """Tell who a token belongs to (header, or body field `token`)."""
     return _token_user(_presented_token(body))
 
 
 @bp.get("/me")
-@bp.output(UserOut, description="The caller.")
 @TAKES_TOKEN
+@bp.output(UserOut, description="The caller.")
 def me() -> Any:
     """The user the token belongs to."""
     token = bearer_token()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from servicekit.launcher import LaunchError, wait_until_ready
+from servicekit.launcher import SERVICES as LAUNCHED
+from servicekit.launcher import STOP_TIMEOUT, LaunchError, wait_until_ready
 from servicekit.launcher import free_port as free_port  # for the tests, as are these
 from servicekit.launcher import wait_for as wait_for
 from tests.databases import fresh_database_url
@@ -23,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The contract, concurrency rules included, must hold with any number of workers
 # a service: 4 unless E2E_WORKERS says otherwise (CI runs 1 too).
 WORKERS = int(os.environ.get("E2E_WORKERS", "4"))
-STOP_TIMEOUT = 15.0
-SERVICES = ("users", "beers", "orders")
+SERVICES = tuple(LAUNCHED)  # users, beers, orders
 ADMIN_PASSWORD = "admin password 4 e2e"
 # Variables of the developer's shell that would change how a service runs.
 UNWANTED_ENVIRONMENT = (
@@ -37,6 +37,7 @@ UNWANTED_ENVIRONMENT = (
     "UPSTREAM_CONNECT_TIMEOUT",
     "UPSTREAM_READ_TIMEOUT",
     "UPSTREAM_BREAKER_FAILURES",
+    "LOG_FORMAT",
     "LOGIN_MAX_FAILURES",
     "LOGIN_MAX_FAILURES_PER_ADDRESS",
     "LOGIN_WINDOW_SECONDS",

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -215,3 +217,29 @@ def test_a_line_holds_at_most_100000_of_a_beer(api: ShopApi, sku: str) -> None:
     assert "100000" in problem["detail"]
     [line] = api.current_order_body(buyer.token)["beers"]
     assert line["quantity"] == 100000
+
+
+def raw_exchange(url: str, head: bytes) -> tuple[int, bytes]:
+    """Send a request head exactly as given (no client library tidies it), and
+    read the status and body of the answer."""
+    address = urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=TIMEOUT) as sock:
+        sock.sendall(head)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    "query", [b"sku=\xd0\xb6", b"limit=\xd0\xb6", b"offset=\xff"], ids=["sku", "limit", "not UTF-8"]
+)
+def test_a_raw_non_ascii_query_is_answered_not_a_5xx(api: ShopApi, query: bytes) -> None:
+    # Clients percent-encode; a raw request need not, and the server passes it on.
+    status, body = raw_exchange(
+        api.beers_url,
+        b"GET /api/beers/?" + query + b" HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n",
+    )
+
+    assert status in (200, 400), body

@@ -15,11 +15,10 @@ import requests
 from tests.metrics import metric_types, samples
 
 from .api_client import TIMEOUT, ShopApi, bearer
-from .services import Service, Shop
+from .services import SERVICES, Service, Shop
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ["users", "beers", "orders"]
 EXPECTED_PATHS = {
     "users": [
         "/api/users/register",

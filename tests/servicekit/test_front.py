@@ -87,7 +87,7 @@ def test_a_chunked_body_read_whole_has_a_length_and_no_longer_a_transfer_encodin
 
 
 def test_a_body_past_the_limit_is_cut_one_byte_past_it_after_draining_a_bounded_amount() -> None:
-    front = Front(lambda environ, start: [], threads=1, max_body_bytes=10)
+    front = Front(lambda environ, start: [], max_threads=1, max_body_bytes=10)
     chunk = b"x" * 1024 * 1024
     body = Body(*[chunk] * 8)
     announced = scope(("content-length", str(8 * len(chunk))))
@@ -98,7 +98,7 @@ def test_a_body_past_the_limit_is_cut_one_byte_past_it_after_draining_a_bounded_
 
 
 def test_no_body_is_read_where_none_is_announced() -> None:
-    front = Front(lambda environ, start: [], threads=1, max_body_bytes=10)
+    front = Front(lambda environ, start: [], max_threads=1, max_body_bytes=10)
     body = Body(b"unexpected")
     # Body stands in for granian's protocol object, which Python code cannot make.
     assert asyncio.run(front._read_body(scope(), body)) == b""  # type: ignore[arg-type]
@@ -153,3 +153,16 @@ def test_past_the_limit_requests_wait_for_a_thread_to_free() -> None:
     assert threads._started == 2
     release.set()
     assert all(finished.acquire(timeout=2) for _ in range(5))  # the queued three too
+
+
+def test_a_header_name_with_an_underscore_is_dropped_not_taken_for_its_hyphened_twin() -> None:
+    environ = wsgi_environ(
+        scope(("x-forwarded-for", "10.0.0.1"), ("x_forwarded_for", "6.6.6.6")), b""
+    )
+    assert environ["HTTP_X_FORWARDED_FOR"] == "10.0.0.1"
+
+
+def test_a_raw_utf8_query_reaches_the_app_as_latin1_like_the_path() -> None:
+    request = scope()
+    request.query_string = "sku=ж"
+    assert wsgi_environ(request, b"")["QUERY_STRING"] == "sku=ж".encode().decode("latin-1")
