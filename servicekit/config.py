@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 from flask import Flask
 from flask.sansio.scaffold import find_package
 
+from .logs import LOG_FORMATS
+
 T = TypeVar("T")
 
 
@@ -37,6 +39,17 @@ class Setting(Generic[T]):
         return self.default
 
 
+def one_of(*choices: str) -> Callable[[str], str]:
+    """A setting's reader that takes only these values."""
+
+    def read(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"it is one of {', '.join(choices)}")
+        return raw
+
+    return read
+
+
 class BaseConfig:
     """Settings every service shares; a service subclasses it for its own."""
 
@@ -44,7 +57,7 @@ class BaseConfig:
     SECRET_KEY = Setting[str | None](None, str)  # None: a random one per start
     FLASK_SERVER_NAME = Setting[str | None](None, str)
     LOG_LEVEL = Setting("INFO", str)
-    LOG_FORMAT = Setting("text", str)  # or "json": one JSON object a line
+    LOG_FORMAT = Setting("text", one_of(*LOG_FORMATS))  # "json": one JSON object a line
     MAX_CONTENT_LENGTH = 1024 * 1024
     # APIFlask and the OpenAPI document.
     VALIDATION_ERROR_STATUS_CODE = 400
@@ -81,6 +94,23 @@ def environment_settings(config: type[BaseConfig]) -> list[Setting[Any]]:
     return list(declared.values())
 
 
+class BadSetting(ValueError):
+    """An environment variable its setting cannot be read from."""
+
+
+def environment_values(config: type[BaseConfig]) -> dict[str, Any]:
+    """The settings the environment gives, read; BadSetting names one that will not do."""
+    values = {}
+    for setting in environment_settings(config):
+        raw = os.environ.get(setting.name)
+        if raw:
+            try:
+                values[setting.name] = setting.parse(raw)
+            except ValueError as error:
+                raise BadSetting(f"{setting.name}={raw!r} will not do: {error}") from None
+    return values
+
+
 def load_config(
     app: Flask,
     defaults: type[BaseConfig],
@@ -89,10 +119,7 @@ def load_config(
 ) -> None:
     """Fill app.config from the class, then the environment, then test_config."""
     app.config.from_object(defaults)
-    for setting in environment_settings(defaults):
-        raw = os.environ.get(setting.name)
-        if raw:
-            app.config[setting.name] = setting.parse(raw)
+    app.config.update(environment_values(defaults))
     if test_config:
         app.config.update(test_config)
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import requests
 
-from .config import service_database_url
+from .config import BadSetting, environment_values, service_database_url
 from .db import DatabaseProblem, printable_url
 from .migrations import UnversionedDatabase, drop_everything, migration_target, upgrade
 
@@ -89,6 +89,10 @@ def setup_service(
     seed, for a service that has a demo catalogue: "yes" loads the demo entries
     whose keys are free, "if-empty" only into an empty catalogue.
     """
+    try:  # here, once, rather than in every worker, which would crash in a loop
+        environment_values(importlib.import_module(name).Config)
+    except BadSetting as error:
+        raise SetupFailed(f"{name}: {error}") from error
     url = service_database_url(name, database_url)
     metadata = importlib.import_module(f"{name}.models").db.metadata
     try:

@@ -137,6 +137,24 @@ def test_a_database_url_the_shop_cannot_use_is_one_line_naming_the_drivers(url: 
     assert SECRET not in line
 
 
+def test_a_setting_that_will_not_read_is_one_line_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    failed = inv(
+        "users",
+        "serve",
+        "--port",
+        str(free_port()),
+        DATABASE_URL=f"sqlite:///{tmp_path}/users.db",
+        LOGIN_MAX_FAILURES="ten",
+    )
+
+    assert failed.returncode == 1
+    assert one_line(failed).startswith(
+        "inv users serve: users: LOGIN_MAX_FAILURES='ten' will not do"
+    )
+
+
 def test_an_unreachable_postgresql_server_is_one_line_without_the_password() -> None:
     url = f"postgresql://shop:{SECRET}@127.0.0.1:{free_port()}/shop"
 
