@@ -2,12 +2,12 @@
 then handed to the Flask (WSGI) app on a thread of our own.
 
 Why not granian's own WSGI interface: it reads a request's body in the Python
-thread that serves it, and grows its pool of those threads only when two
-requests queue, busy threads or not. A few bodies trickling in a byte a second,
-or requests waiting on a frozen neighbour, then held every thread, and a lone
-request behind them waited for one to free. Here a body costs the event loop a
-few bytes until it is complete, and a thread is started whenever a request
-finds none idle.
+thread that serves it, so a body trickling in a byte a second holds a thread
+for as long as it trickles, and how soon granian starts another for the next
+request is its pool's business. With one or two workers, the slow-client test
+at times saw a lone request wait about 10 s behind such bodies. Here a body
+costs the event loop a few bytes until it is complete, and a thread is started
+whenever a request finds none idle.
 """
 
 from __future__ import annotations
