@@ -23,8 +23,6 @@ from typing import Any
 
 from granian.rsgi import HTTPProtocol, ProtocolClosed, ProtocolError, Scope
 
-from .intake import DRAIN_BYTES
-
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 WSGIAnswer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 
@@ -32,6 +30,9 @@ WSGIAnswer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 # not HTTP_*; and how repeated headers are joined (RFC 9110, 5.3; cookies, 6265).
 UNPREFIXED = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 JOINERS = {"HTTP_COOKIE": "; "}
+# Past the app's body limit, this much more is read and dropped, so that the
+# client is not reset before it reads its 413.
+DRAIN_BYTES = 2 * 1024 * 1024
 # A body granian cannot read (a broken chunk, say): the client's fault.
 UNREADABLE_BODY: WSGIAnswer = (
     400,

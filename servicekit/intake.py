@@ -3,10 +3,10 @@ included: a path, query or body that cannot be read is the client's fault, a
 4xx problem, never a 500 further in.
 
 - path and query: UTF-8 once percent-decoded; a NUL in the path names nothing;
-- body: JSON or a form (else 415), at most MAX_CONTENT_LENGTH (else 413, after
-  reading and discarding up to DRAIN_BYTES, so that the client is not reset
-  before it reads the answer), JSON nested at most MAX_JSON_DEPTH deep, forms
-  in UTF-8.
+- body: JSON or a form (else 415), at most MAX_CONTENT_LENGTH (else 413),
+  JSON nested at most MAX_JSON_DEPTH deep, forms in UTF-8. The server's front
+  (servicekit.front) hands a body over whole with its length, chunked or not,
+  having read and dropped what lay past the limit.
 
 - a NUL character anywhere (no database stores it alike): 400 naming the
   field, looked for only where the raw request could hold one.
@@ -17,19 +17,16 @@ Numbers in ASCII digits are the schemas' part (servicekit.schemas).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
-from flask import abort, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import abort, request
 
 from .errors import NotFound, ValidationFailed
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_JSON_DEPTH = 32
-DRAIN_BYTES = 2 * 1024 * 1024
 UNREADABLE = "The request body could not be read: send valid JSON or a form."
 
 
@@ -61,21 +58,14 @@ def _check_path(path: str) -> None:
 
 
 def _has_body(environ: dict[str, Any]) -> bool:
-    declared = environ.get("CONTENT_LENGTH", "")
-    return declared not in ("", "0") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "")
+    return environ.get("CONTENT_LENGTH", "") not in ("", "0")
 
 
 def _check_body() -> None:
     is_json = request.is_json
     if not (is_json or request.mimetype in FORM_TYPES):
         abort(415)
-    if not request.environ.get("CONTENT_LENGTH"):
-        _take_chunked_body(request.environ)
-    try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        _drain()
-        raise
+    raw = request.get_data(cache=True)  # past MAX_CONTENT_LENGTH: 413
     if is_json:
         _check_json(raw)
         return
@@ -86,18 +76,6 @@ def _check_body() -> None:
         _refuse_nul(parse_qsl(raw.decode(), keep_blank_values=True))
     elif not urlencoded and b"\x00" in raw:
         _refuse_nul(request.form.items(multi=True))
-
-
-def _take_chunked_body(environ: dict[str, Any]) -> None:
-    """Read a body sent without a length (chunked) here, to know whether it is too
-    large: Werkzeug would cut it at the limit without a word."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    body = environ["wsgi.input"].read(limit + 1)
-    if len(body) > limit:
-        _drain()
-        raise RequestEntityTooLarge()
-    environ["wsgi.input"] = BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
 
 
 def _check_json(raw: bytes) -> None:
@@ -144,20 +122,6 @@ def _depth(value: Any) -> int:
             for item in containers
             for child in (item.values() if isinstance(item, dict) else item)
         ]
-
-
-def _drain() -> None:
-    """Read and discard what is left of a body too large to take, up to DRAIN_BYTES."""
-    stream = request.environ.get("wsgi.input")
-    left = DRAIN_BYTES
-    try:
-        while stream is not None and left > 0:
-            chunk = stream.read(min(65536, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-    except OSError:
-        pass  # the client went away: nothing more to drain
 
 
 def _is_utf8(data: bytes) -> bool:
