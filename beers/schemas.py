@@ -13,25 +13,31 @@ MAX_PAGE = 1000
 MAX_OFFSET = 2**31 - 1  # what every database takes as a plain integer
 
 
-class BeerFields(BaseSchema):
-    """A beer's changeable fields, as PUT replaces them."""
-
-    name = fields.String(
-        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Бургаско"}
+def name_field(**options: Any) -> fields.String:
+    """A beer's name: 1 to 255 characters."""
+    return fields.String(
+        validate=validate.Length(min=1, max=255), metadata={"example": "Бургаско"}, **options
     )
-    price = price_field(required=True)
-    image = fields.URL(
-        load_default=None,
+
+
+def image_field(description: str, **options: Any) -> fields.URL:
+    """A beer's picture: an http(s) URL of at most 255 characters, or none."""
+    return fields.URL(
         allow_none=True,
         schemes={"http", "https"},
         require_tld=False,
         validate=validate.Length(max=255),
-        metadata={
-            "format": "uri",
-            "description": "An http(s) URL; empty or omitted means none.",
-            "example": None,
-        },
+        metadata={"format": "uri", "description": description, "example": None},
+        **options,
     )
+
+
+class BeerFields(BaseSchema):
+    """A beer's changeable fields, as PUT replaces them."""
+
+    name = name_field(required=True)
+    price = price_field(required=True)
+    image = image_field("An http(s) URL; empty or omitted means none.", load_default=None)
 
     @pre_load
     def empty_image_is_none(self, data: Any, **kwargs: Any) -> Any:
@@ -62,19 +68,9 @@ class BeerReplace(BeerFields):
 class BeerPatch(BeerReplace):
     """PATCH: any of the changeable fields; only those sent change."""
 
-    name = fields.String(validate=validate.Length(min=1, max=255), metadata={"example": "Бургаско"})
+    name = name_field()
     price = price_field()
-    image = fields.URL(
-        allow_none=True,
-        schemes={"http", "https"},
-        require_tld=False,
-        validate=validate.Length(max=255),
-        metadata={
-            "format": "uri",
-            "description": "An http(s) URL; empty or null removes it.",
-            "example": None,
-        },
-    )
+    image = image_field("An http(s) URL; empty or null removes it.")
 
     @validates_schema(skip_on_field_errors=False)
     def something_to_change(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -225,9 +225,24 @@ def users_client(tmp_path: Path) -> Iterator[FlaskClient]:
         yield app.test_client()
 
 
-def assert_documented(
-    documents: Documents, service: str, path: str, method: str, response: TestResponse
+# A value for each path parameter, one that names nothing there.
+PATH_VALUES = {"{sku}": "999999", "{order_id}": "7"}
+
+
+def assert_answer_documented(
+    documents: Documents,
+    service: str,
+    client: FlaskClient,
+    method: str,
+    path: str,
+    request_kwargs: dict[str, Any],
 ) -> None:
+    """The service's answer to the request is an example of the operation's
+    response with that status."""
+    url = path
+    for parameter, value in PATH_VALUES.items():
+        url = url.replace(parameter, value)
+    response: TestResponse = getattr(client, method)(url, **request_kwargs)
     operation = documents[service]["paths"][path][method]
     documented = operation["responses"][str(response.status_code)]
     assert response.json in problem_examples(documented), response.json
@@ -261,11 +276,7 @@ def test_the_beers_examples_are_what_beers_answers(
     path: str,
     request_kwargs: dict[str, Any],
 ) -> None:
-    url = path.replace("{sku}", "999999")
-
-    response = getattr(beers_client, method)(url, **request_kwargs)
-
-    assert_documented(documents, "beers", path, method, response)
+    assert_answer_documented(documents, "beers", beers_client, method, path, request_kwargs)
 
 
 @pytest.mark.parametrize(
@@ -291,11 +302,7 @@ def test_the_orders_examples_are_what_orders_answers(
     path: str,
     request_kwargs: dict[str, Any],
 ) -> None:
-    url = path.replace("{order_id}", "7")
-
-    response = getattr(orders_client, method)(url, **request_kwargs)
-
-    assert_documented(documents, "orders", path, method, response)
+    assert_answer_documented(documents, "orders", orders_client, method, path, request_kwargs)
 
 
 @pytest.mark.parametrize(
@@ -321,9 +328,7 @@ def test_the_users_examples_are_what_users_answers(
     path: str,
     request_kwargs: dict[str, Any],
 ) -> None:
-    response = getattr(users_client, method)(path, **request_kwargs)
-
-    assert_documented(documents, "users", path, method, response)
+    assert_answer_documented(documents, "users", users_client, method, path, request_kwargs)
 
 
 # Names, tags, servers, paths.
