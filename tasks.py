@@ -25,10 +25,10 @@ import requests
 from invoke import Argument, Collection, Context, Exit, Task, task
 
 from servicekit import launcher
+from servicekit.config import share_a_secret_key
 from servicekit.launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
 from servicekit.logs import configure_logging
 from servicekit.migrations import new_revision
-from servicekit.serving import share_a_secret_key
 
 ROOT = Path(__file__).resolve().parent
 # npm ci writes node_modules' own copy of the lock file when it is done.

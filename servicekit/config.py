@@ -8,6 +8,7 @@ what every service uses; UpstreamConfig what a service that calls others does.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -18,6 +19,8 @@ from flask import Flask
 from flask.sansio.scaffold import find_package
 
 from .logs import LOG_FORMATS
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -84,6 +87,19 @@ class UpstreamConfig(BaseConfig):
     UPSTREAM_BREAKER_SECONDS = Setting(30.0, float)  # ... for so long
 
 
+def share_a_secret_key() -> None:
+    """Without SECRET_KEY, one random key for all the workers started from this
+    process (`inv up`: all three services'), said once here rather than by each."""
+    if os.environ.get("SECRET_KEY"):
+        return
+    os.environ["SECRET_KEY"] = secrets.token_hex(32)  # the workers inherit it
+    log.warning(
+        "SECRET_KEY is not set: the workers share a random key until the server stops. "
+        "Nothing the shop answers is signed with it today; set it (see the README) "
+        "so that whatever is signed later outlives a restart."
+    )
+
+
 def environment_settings(config: type[BaseConfig]) -> list[Setting[Any]]:
     """Every Setting of the class and its bases, a subclass's winning."""
     declared: dict[str, Setting[Any]] = {}
@@ -123,7 +139,7 @@ def load_config(
     if test_config:
         app.config.update(test_config)
 
-    if not app.config["SECRET_KEY"]:  # the server warns of it, once (servicekit.serving)
+    if not app.config["SECRET_KEY"]:  # the server warned of it, once (share_a_secret_key)
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     if app.config["FLASK_SERVER_NAME"]:
         app.config["SERVER_NAME"] = app.config["FLASK_SERVER_NAME"]

@@ -17,7 +17,6 @@ import gc
 import importlib
 import logging
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -30,6 +29,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import MPServer as Server  # a process per worker
 
+from .config import share_a_secret_key
 from .front import Front
 from .logs import configure_logging
 
@@ -104,19 +104,6 @@ def build_server(settings: ServerSettings) -> Server:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics  # the workers inherit it
     server.on_shutdown(lambda: shutil.rmtree(metrics, ignore_errors=True))
     return server
-
-
-def share_a_secret_key() -> None:
-    """Without SECRET_KEY, one random key for all the workers started from this
-    process (`inv up`: all three services'), said once here rather than by each."""
-    if os.environ.get("SECRET_KEY"):
-        return
-    os.environ["SECRET_KEY"] = secrets.token_hex(32)  # the workers inherit it
-    logging.getLogger("servicekit.serving").warning(
-        "SECRET_KEY is not set: the workers share a random key until the server stops. "
-        "Nothing the shop answers is signed with it today; set it (see the README) "
-        "so that whatever is signed later outlives a restart."
-    )
 
 
 def worker_app() -> Front:
