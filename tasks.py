@@ -25,7 +25,7 @@ import requests
 from invoke import Argument, Collection, Context, Exit, Task, task
 
 from servicekit import launcher
-from servicekit.config import share_a_secret_key
+from servicekit.config import log_settings, share_a_secret_key
 from servicekit.launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
 from servicekit.logs import configure_logging
 from servicekit.migrations import new_revision
@@ -53,10 +53,9 @@ def one_line_errors(command: str) -> Iterator[None]:
 
 def start_logging(label: str) -> None:
     """This command's log lines like the services': labelled, LOG_FORMAT, LOG_LEVEL."""
-    level = os.environ.get("LOG_LEVEL", "INFO")
     try:
-        configure_logging(label, level, os.environ.get("LOG_FORMAT", "text"))
-    except ValueError as error:  # an unknown format or level
+        configure_logging(label, *log_settings())
+    except ValueError as error:  # an unknown format or level (BadSetting is one)
         raise Exit(f"inv: {error}", code=1) from error
 
 

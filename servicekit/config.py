@@ -127,6 +127,17 @@ def environment_values(config: type[BaseConfig]) -> dict[str, Any]:
     return values
 
 
+def log_settings() -> tuple[str, str]:
+    """LOG_LEVEL and LOG_FORMAT as every service reads them, for a process that
+    logs before any app exists (the command line, the server's master);
+    BadSetting if one will not do."""
+    given = environment_values(BaseConfig)
+    return (
+        given.get("LOG_LEVEL", BaseConfig.LOG_LEVEL),
+        given.get("LOG_FORMAT", BaseConfig.LOG_FORMAT),
+    )
+
+
 def load_config(
     app: Flask,
     defaults: type[BaseConfig],

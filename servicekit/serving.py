@@ -29,7 +29,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import MPServer as Server  # a process per worker
 
-from .config import share_a_secret_key
+from .config import log_settings, share_a_secret_key
 from .front import Front
 from .logs import configure_logging
 
@@ -73,8 +73,8 @@ class ServerSettings:
 
 def build_server(settings: ServerSettings) -> Server:
     """A granian server for `<app>.create_app()`, not yet serving."""
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    configure_logging(settings.app, level, os.environ.get("LOG_FORMAT", "text"))
+    level, log_format = log_settings()
+    configure_logging(settings.app, level, log_format)
     share_a_secret_key()
     # For worker_app, in each worker.
     os.environ[APP_VARIABLE] = settings.app
@@ -97,7 +97,7 @@ def build_server(settings: ServerSettings) -> Server:
         workers_kill_timeout=GRACE_SECONDS,
         # Its start-up chatter only when asked for; warnings and worker deaths
         # always, through our handler: labelled and formatted like the app's.
-        log_level=LogLevels.info if level == "DEBUG" else LogLevels.warning,
+        log_level=LogLevels.info if level.upper() == "DEBUG" else LogLevels.warning,
         log_dictconfig=GRANIAN_LOGS_TO_OURS,
     )
     metrics = tempfile.mkdtemp(prefix=f"shop-{settings.app}-metrics-")
