@@ -84,7 +84,8 @@ class UpstreamConfig(BaseConfig):
     UPSTREAM_CONNECT_TIMEOUT = Setting(1.0, float)
     UPSTREAM_READ_TIMEOUT = Setting(5.0, float)
     UPSTREAM_BREAKER_FAILURES = Setting(5, int)  # failed calls in a row: the neighbour is down
-    UPSTREAM_BREAKER_SECONDS = Setting(30.0, float)  # ... for so long
+    # ... first for 1 s, doubled after each failed trial call up to this
+    UPSTREAM_BREAKER_SECONDS = Setting(30.0, float)
 
 
 def share_a_secret_key() -> None:

@@ -52,22 +52,38 @@ class Timeouts:
 
 class CircuitBreaker:
     """After `failures` failed calls in a row the neighbour is taken for down:
-    calls are refused at once for `seconds`; then one trial call goes out
-    (the others are still refused meanwhile), and its outcome closes the
-    breaker or opens it again. One per client, so per worker process.
+    calls are refused at once for a pause, first `first_pause` seconds; then
+    one trial call goes out (the others are still refused meanwhile). Its
+    success closes the breaker; its failure opens it again for twice the pause
+    before, at most `max_pause`. So a neighbour down for a second (a restart)
+    costs about a second of refusals, and one that stays down is asked ever
+    more rarely. One per client, so per worker process.
 
     The lock guards the counts only, never a call: concurrent calls do not
-    wait on each other.
+    wait on each other. The trial is known by its thread (a call runs on one
+    thread from `allow` to `record`), so a call sent before the breaker opened
+    and failing late is not taken for a failed trial.
     """
 
     def __init__(
-        self, failures: int = 5, seconds: float = 30.0, clock: Callable[[], float] = monotonic
+        self,
+        failures: int = 5,
+        max_pause: float = 30.0,
+        clock: Callable[[], float] = monotonic,
+        first_pause: float = 1.0,
     ) -> None:
-        self.failures, self.seconds, self.clock = failures, seconds, clock
+        self.failures, self.max_pause, self.clock = failures, max_pause, clock
+        self.first_pause = min(first_pause, max_pause)
         self._lock = threading.Lock()
         self._failed = 0
         self._opened_at: float | None = None
-        self._trial_out = False
+        self._pause = 0.0
+        self._trial: int | None = None  # the thread whose call is the trial, while it is out
+
+    @property
+    def pause(self) -> float:
+        """How long the breaker stays open this time (0 while closed)."""
+        return self._pause
 
     def allow(self) -> bool:
         """Whether a call may go out now (if so, it must end in `record`)."""
@@ -76,9 +92,9 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is None:
                 return True
-            if self._trial_out or self.clock() - self._opened_at < self.seconds:
+            if self._trial is not None or self.clock() - self._opened_at < self._pause:
                 return False
-            self._trial_out = True
+            self._trial = threading.get_ident()
             return True
 
     def record(self, failed: bool) -> None:
@@ -86,12 +102,16 @@ class CircuitBreaker:
             return  # the usual case: nothing to change, no lock taken
         with self._lock:
             if not failed:
-                self._failed, self._opened_at = 0, None
-            else:
+                self._failed, self._opened_at, self._pause, self._trial = 0, None, 0.0, None
+            elif self._trial == threading.get_ident():
+                self._open(min(self._pause * 2, self.max_pause))
+            elif self._opened_at is None:
                 self._failed += 1
-                if self._opened_at is not None or self._failed >= self.failures:
-                    self._opened_at = self.clock()
-            self._trial_out = False
+                if self._failed >= self.failures:
+                    self._open(self.first_pause)
+
+    def _open(self, pause: float) -> None:
+        self._opened_at, self._pause, self._trial = self.clock(), pause, None
 
 
 @dataclass(frozen=True)
@@ -150,7 +170,8 @@ class ServiceClient:
         handle.setopt(pycurl.WRITEDATA, body)
         # A kept-alive connection that the other side closed just as we sent on
         # it (its keep-alive ran out, it restarted) is retried by curl itself,
-        # once, on a new connection.
+        # once, on a new connection. A timeout is not: curl re-sends only a
+        # request that got nothing back because its connection closed.
         handle.perform()
         return Answer(handle.getinfo(pycurl.RESPONSE_CODE), body.getvalue())
 
@@ -221,7 +242,7 @@ class ServiceClient:
             return answer
         except pycurl.error as error:
             code = error.args[0]
-            if code == pycurl.E_OPERATION_TIMEDOUT and self._connected():
+            if code == pycurl.E_OPERATION_TIMEDOUT and self._request_sent():
                 outcome = "timeout"
                 raise ServiceUnavailable(self.service, "no answer in time") from error
             if not last and (code in RETRIED_ERRORS or code == pycurl.E_OPERATION_TIMEDOUT):
@@ -230,10 +251,15 @@ class ServiceClient:
         finally:
             self._observe(self.service, endpoint, outcome, perf_counter() - started)
 
-    def _connected(self) -> bool:
-        """Whether the last call got as far as a connection (a timeout after that
-        is a slow answer; before it, an unreachable service)."""
-        return bool(self._handle().getinfo(pycurl.CONNECT_TIME))
+    def _request_sent(self) -> bool:
+        """Whether the last call's request went out (a timeout after that is a
+        slow answer, never retried: the other side may be working on it;
+        before it, an unreachable service).
+
+        Not CONNECT_TIME: on a kept-alive connection curl reports it as 0, and
+        a read timeout there would pass for a connect timeout and be sent
+        twice."""
+        return self._handle().getinfo(pycurl.REQUEST_SIZE) > 0
 
     def json_of(self, answer: Answer) -> Any:
         """The body of an answer we rely on; garbage counts as the service failing."""

@@ -1,6 +1,7 @@
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -206,6 +207,27 @@ def test_a_read_timeout_is_not_retried(upstream: FakeUpstream) -> None:
     client.close()
 
 
+def test_a_read_timeout_on_a_kept_alive_connection_is_answered_once_and_not_retried(
+    upstream: FakeUpstream,
+) -> None:
+    """curl reports no connect time for a reused connection: the timeout must
+    still count as a read timeout, not a connect failure worth a retry."""
+    upstream.body = USER
+    client = users_client(upstream.url)  # connect 0.5 s + read 0.5 s
+    assert client.user_for_token("t0k") is not None  # the connection is now kept alive
+    upstream.delay = 3.0  # frozen, as far as the client can tell
+
+    started = time.perf_counter()
+    with pytest.raises(ServiceUnavailable, match="no answer in time"):
+        client.user_for_token("t0k")
+    waited = time.perf_counter() - started
+
+    assert waited < 1.0 * 1.8  # once connect + read, never twice that
+    assert len(upstream.requests) == 2  # the first call, and the timed-out one, sent once
+    assert len({request.client_port for request in upstream.requests}) == 1
+    client.close()
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -215,7 +237,7 @@ class Clock:
 
 
 def breaking_client(url: str, clock: Clock) -> HttpUsersClient:
-    breaker = CircuitBreaker(failures=3, seconds=30, clock=clock)
+    breaker = CircuitBreaker(failures=3, max_pause=30, clock=clock)
     return HttpUsersClient(url, timeouts=Timeouts(connect=0.5, read=0.5), breaker=breaker)
 
 
@@ -258,7 +280,7 @@ def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(
     clock = Clock()
     client = opened_breaker(upstream, clock)
 
-    clock.now = 31
+    clock.now = 1
     upstream.status, upstream.body = 200, USER
     assert client.user_for_token("t0k") is not None
     assert client.user_for_token("t0k") is not None
@@ -269,7 +291,7 @@ def test_after_the_pause_one_trial_call_closes_the_breaker_when_it_succeeds(
 def test_a_failed_trial_opens_the_breaker_again_at_once(upstream: FakeUpstream) -> None:
     clock = Clock()
     client = opened_breaker(upstream, clock)
-    clock.now = 31
+    clock.now = 1
 
     with pytest.raises(ServiceUnavailable, match="answered 500"):
         client.user_for_token("t0k")  # the trial
@@ -282,14 +304,87 @@ def test_a_failed_trial_opens_the_breaker_again_at_once(upstream: FakeUpstream) 
 def test_while_the_trial_call_is_out_other_calls_are_refused_at_once(
     upstream: FakeUpstream,
 ) -> None:
-    breaker = CircuitBreaker(failures=1, seconds=30, clock=Clock())
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, max_pause=30, clock=clock)
     breaker.record(failed=True)
-    breaker.clock.now = 31  # type: ignore[attr-defined]
+    clock.now = 1
 
     assert breaker.allow() is True  # the trial
-    assert breaker.allow() is False
+    others = run_in_threads(breaker.allow, 4)
+    assert others == [False] * 4
     breaker.record(failed=False)
     assert breaker.allow() is True
+
+
+def run_in_threads(call: Callable[[], bool], count: int) -> list[bool]:
+    """What `call` gives on `count` other threads, as concurrent requests' calls."""
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(call())) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def open_pauses(breaker: CircuitBreaker, clock: Clock, trials: int) -> list[float]:
+    """Fail `trials` trial calls in a row, each as soon as it is allowed: the
+    seconds the breaker stayed shut before each trial."""
+    pauses = []
+    for _ in range(trials):
+        opened = clock.now
+        while not breaker.allow():
+            clock.now += 0.25
+        pauses.append(clock.now - opened)
+        breaker.record(failed=True)
+    return pauses
+
+
+def test_the_breaker_first_opens_for_a_second_then_doubles_up_to_its_longest_pause() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=2, max_pause=30, clock=clock)
+    breaker.record(failed=True)
+    assert breaker.allow() is True  # one failure: still closed
+    breaker.record(failed=True)
+
+    assert open_pauses(breaker, clock, 8) == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_a_successful_trial_resets_the_doubling() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, max_pause=30, clock=clock)
+    breaker.record(failed=True)
+    assert open_pauses(breaker, clock, 3) == [1, 2, 4]
+    clock.now += 8
+    assert breaker.allow() is True
+    breaker.record(failed=False)  # the neighbour is back
+
+    breaker.record(failed=True)  # down again: a second, as the first time
+    assert open_pauses(breaker, clock, 2) == [1, 2]
+
+
+def test_calls_that_were_out_before_it_opened_do_not_count_as_failed_trials() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, max_pause=30, clock=clock)
+    breaker.record(failed=True)  # open for a second
+
+    def fail_late() -> bool:
+        breaker.record(failed=True)
+        return True
+
+    clock.now = 0.5
+    run_in_threads(fail_late, 5)  # late failures, none of them the trial
+    clock.now = 1
+    assert breaker.allow() is True  # still a second, not doubled five times
+    assert breaker.pause == 1
+
+
+def test_a_longest_pause_under_a_second_is_the_first_pause_too() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, max_pause=0.5, clock=clock)
+    breaker.record(failed=True)
+
+    assert open_pauses(breaker, clock, 3) == [0.5, 0.5, 0.5]
 
 
 def test_the_breaker_does_not_make_concurrent_calls_wait_on_each_other(
