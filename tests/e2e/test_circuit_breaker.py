@@ -1,6 +1,8 @@
-"""A frozen neighbour: orders' calls to users time out, then its circuit
-breaker takes users for down and answers 503 at once, without a call; /health
-stays fast all along; when users thaws, one trial call closes the breaker."""
+"""A frozen or dead neighbour: orders' calls to users time out (once each,
+never retried), then its circuit breaker takes users for down and answers 503
+at once, without a call; /health stays fast all along; about a second later
+one trial call closes the breaker, or, while users stays down, opens it again
+for twice as long as before, up to UPSTREAM_BREAKER_SECONDS."""
 
 from __future__ import annotations
 
@@ -8,15 +10,16 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
 
+from tests.metrics import samples
 from tests.problems import assert_problem
 
-from .api_client import TIMEOUT, ShopApi
-from .services import Service, StartService, descendants
+from .api_client import TIMEOUT, ShopApi, bearer
+from .services import Service, StartService, descendants, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -109,3 +112,132 @@ def test_health_answers_at_once_while_many_requests_wait_on_a_frozen_neighbour(
         thread.join()
 
     assert health.status_code == 200 and health_seconds < 0.3
+
+
+def poll_until_answered(call: Callable[[], requests.Response], within: float) -> list[str]:
+    """Call until the answer is not a 503 (`within` seconds at most, then
+    fail): what each 503 said, in order."""
+    refusals: list[str] = []
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        response = call()
+        if response.status_code != 503:
+            assert response.status_code == 200, response.text
+            return refusals
+        refusals.append(response.json()["detail"])
+        time.sleep(0.05)
+    pytest.fail(f"still 503 after {within} s: {refusals[-3:]}")
+
+
+def test_after_a_neighbours_blip_calls_go_through_again_within_about_a_second(
+    start_service: StartService,
+) -> None:
+    users = start_service("users", workers=1)
+    orders = start_service(
+        "orders",
+        workers=1,
+        USERS_URL=users.url,
+        UPSTREAM_READ_TIMEOUT=READ_TIMEOUT,
+        UPSTREAM_BREAKER_FAILURES=2,
+        UPSTREAM_BREAKER_SECONDS=30,  # the longest pause; the first is a second
+    )
+    api = ShopApi(users.url, "http://unused", orders.url)
+    token = api.new_customer().token
+    current = lambda: api.current_order(token)  # noqa: E731
+
+    freeze(users, stop=True)
+    try:
+        timed_out = [current() for _ in range(2)]  # the breaker opens
+        opened = time.monotonic()
+    finally:
+        freeze(users, stop=False)  # a blip: users is back at once
+    refusals = poll_until_answered(current, within=30)
+    recovered = time.monotonic() - opened
+
+    for response in timed_out:
+        assert "no answer in time" in assert_problem(response, 503)["detail"]
+    assert refusals and all("taken for down" in detail for detail in refusals)
+    assert recovered < 30 / 3  # about the first second, far from the longest pause
+
+
+def trial_times(orders: Service, trials: int) -> list[float]:
+    """Ask orders (whose users is dead) every 50 ms until `trials` calls have
+    gone out to users: when each was answered. The first opens the breaker."""
+    answered: list[float] = []
+    deadline = time.monotonic() + 60
+    while len(answered) < trials and time.monotonic() < deadline:
+        response = requests.get(
+            f"{orders.url}/api/orders/current", headers=bearer("any"), timeout=TIMEOUT
+        )
+        detail = assert_problem(response, 503)["detail"]
+        if "taken for down" not in detail:
+            assert "not reachable" in detail
+            answered.append(time.monotonic())
+        time.sleep(0.05)
+    return answered
+
+
+def test_while_a_neighbour_stays_down_the_pause_between_trials_doubles_up_to_the_longest(
+    start_service: StartService,
+) -> None:
+    orders = start_service(
+        "orders",
+        workers=1,  # one breaker to watch
+        USERS_URL=f"http://127.0.0.1:{free_port()}",
+        UPSTREAM_BREAKER_FAILURES=1,
+        UPSTREAM_BREAKER_SECONDS=4,
+    )
+
+    answered = trial_times(orders, 5)
+    gaps = [later - earlier for earlier, later in zip(answered, answered[1:], strict=False)]
+
+    # Pauses of 1, 2, 4, 4 s: a gap is never shorter than its pause, and the
+    # time a loaded machine adds is the same for each, so each doubled pause
+    # shows as a longer gap, and the capped one as no longer than a doubling.
+    assert len(gaps) == 4, answered
+    assert all(gap >= pause * 0.95 for gap, pause in zip(gaps, (1, 2, 4, 4), strict=True)), gaps
+    assert gaps[0] < gaps[1] < gaps[2], gaps
+    assert gaps[3] < 8, gaps  # capped at 4, not doubled to 8
+
+
+def upstream_outcomes(orders: Service) -> dict[str, float]:
+    """orders' calls to users so far, by outcome (from /metrics)."""
+    text = requests.get(f"{orders.url}/metrics", timeout=TIMEOUT).text
+    found: dict[str, float] = {}
+    for labels, value in samples(text, "upstream_requests_total"):
+        if labels["service"] == "users":
+            found[labels["outcome"]] = found.get(labels["outcome"], 0) + value
+    return found
+
+
+def test_a_read_timeout_on_a_kept_alive_connection_is_answered_once_not_retried(
+    start_service: StartService,
+) -> None:
+    connect, read = 0.5, 2.0
+    users = start_service("users", workers=1)
+    orders = start_service(
+        "orders",
+        workers=1,
+        USERS_URL=users.url,
+        UPSTREAM_CONNECT_TIMEOUT=connect,
+        UPSTREAM_READ_TIMEOUT=read,
+        UPSTREAM_BREAKER_FAILURES=1000,
+    )
+    api = ShopApi(users.url, "http://unused", orders.url)
+    token = api.new_customer().token
+    for _ in range(3):  # orders' connection to users is kept alive now
+        assert api.current_order(token).status_code == 200
+    before = upstream_outcomes(orders)
+
+    freeze(users, stop=True)
+    try:
+        response, seconds = timed(lambda: api.current_order(token))
+    finally:
+        freeze(users, stop=False)
+    after = upstream_outcomes(orders)
+
+    assert "no answer in time" in assert_problem(response, 503)["detail"]
+    # One attempt, ended by the timeout; a retry would add an "error" attempt first.
+    assert after.get("timeout", 0) - before.get("timeout", 0) == 1
+    assert after.get("error", 0) == before.get("error", 0)
+    assert seconds < (connect + read) * 1.6  # once, not twice
