@@ -1,9 +1,12 @@
 """The catalogue's rules: SKUs are unique and never change.
 
-Reads that every client makes (a beer, a page of beers) are compiled queries
-(servicekit.db.Query) run on the driver's cursor, outside the ORM session,
-for speed; a page of chosen SKUs goes through Core instead, since its
-expanding IN list cannot be compiled once. Changes, which only administrators
+Reads that every client makes (a beer, a page of beers, a search by name) are
+compiled queries (servicekit.db.Query) run on the driver's cursor, outside
+the ORM session, for speed; a page of chosen SKUs goes through Core instead,
+since its expanding IN list cannot be compiled once. A search compares the
+name case-folded by Python (Beer.name_folded) with LIKE, its `%`, `_` and
+escape character escaped: exact in every alphabet on SQLite and PostgreSQL
+alike, where SQLite's own LIKE and lower() fold ASCII only. Changes, which only administrators
 make, go through the ORM session in a write transaction; the unique index on
 SKU decides between two adds of one SKU.
 """
@@ -14,13 +17,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from servicekit.db import Query, read, write_transaction
 from servicekit.errors import Conflict, NotFound
 
-from .models import Beer, db
+from .models import Beer, db, fold
 
 DEMO_CATALOGUE = (
     {"sku": "123456", "name": "Бургаско", "price": Decimal("1.19"), "image": None},
@@ -30,9 +33,12 @@ DEMO_CATALOGUE = (
 
 
 # The reads, built once: building a statement costs more than running it.
-BEER_COLUMNS = tuple(Beer.__table__.columns)
+# (name_folded is what search compares, never shown.)
+BEER_COLUMNS = tuple(column for column in Beer.__table__.columns if column.key != "name_folded")
 BEER_BY_SKU = Query(select(*BEER_COLUMNS).where(Beer.sku == bindparam("sku")))
 WITH_SKUS = Beer.sku.in_(bindparam("skus", expanding=True))
+LIKE_ESCAPE = "\\"
+NAMED_LIKE = Beer.name_folded.like(bindparam("pattern"), escape=LIKE_ESCAPE)
 # A page counts all that match in the same query (while it has rows at all).
 PAGE = (
     select(*BEER_COLUMNS, func.count().over().label("total"))
@@ -40,22 +46,54 @@ PAGE = (
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
 )
-PAGE_OF_ALL = Query(PAGE)
-PAGE_WITH_SKUS = PAGE.where(WITH_SKUS)
 COUNT = select(func.count()).select_from(Beer)
+PAGE_OF_ALL = Query(PAGE)
 COUNT_ALL = Query(COUNT)
-COUNT_WITH_SKUS = COUNT.where(WITH_SKUS)
+PAGE_NAMED_LIKE = Query(PAGE.where(NAMED_LIKE))
+COUNT_NAMED_LIKE = Query(COUNT.where(NAMED_LIKE))
 
 
-def list_beers(*, limit: int, offset: int, skus: Sequence[str]) -> tuple[list[Any], int]:
-    """One page of beers in id order, and how many match in all."""
+def list_beers(
+    *, limit: int, offset: int, skus: Sequence[str], name_has: str | None = None
+) -> tuple[list[Any], int]:
+    """One page of beers in id order, and how many match in all: those with
+    these SKUs (when any are given) whose name contains `name_has`, in any case
+    (when given)."""
     params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if skus:
-        params["skus"] = sorted(set(skus))
-    page = read(db.engine, PAGE_WITH_SKUS if skus else PAGE_OF_ALL, params)
+    page_query, count_query = _page_and_count(params, skus, name_has)
+    page = read(db.engine, page_query, params)
     if page:
         return page, page[0].total
-    return [], read(db.engine, COUNT_WITH_SKUS if skus else COUNT_ALL, params)[0][0]
+    return [], read(db.engine, count_query, params)[0][0]
+
+
+def _page_and_count(
+    params: dict[str, Any], skus: Sequence[str], name_has: str | None
+) -> tuple[Query | Select[Any], Query | Select[Any]]:
+    """The page's read and the count's for this choice; their parameters added to params."""
+    if name_has is not None:
+        params["pattern"] = f"%{like_escaped(fold(name_has))}%"
+    if not skus:
+        return (
+            (PAGE_NAMED_LIKE, COUNT_NAMED_LIKE)
+            if name_has is not None
+            else (PAGE_OF_ALL, COUNT_ALL)
+        )
+    # An expanding IN list cannot be compiled once: through Core.
+    params["skus"] = sorted(set(skus))
+    page, count = PAGE.where(WITH_SKUS), COUNT.where(WITH_SKUS)
+    if name_has is not None:
+        page, count = page.where(NAMED_LIKE), count.where(NAMED_LIKE)
+    return page, count
+
+
+def like_escaped(text: str) -> str:
+    """Text that LIKE (with LIKE_ESCAPE) matches as it is: `%` and `_` plain."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
 
 
 def find_beer(sku: str) -> Any:

@@ -104,3 +104,12 @@ class BeerListQuery(BaseSchema):
             "example": ["123456", "123457"],
         },
     )
+    q = fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={
+            "description": "Only the beers whose name contains this, in any case and any "
+            "alphabet (`бург` finds `Бургаско`); `%` and `_` are plain characters. "
+            "`X-Total-Count` counts the matches.",
+            "example": "бург",
+        },
+    )

@@ -49,9 +49,10 @@ BAD_PRICE = invalid_input_doc("price", "At most two decimal places.")
     }
 )
 def list_beers(query: dict[str, Any]) -> tuple[list[Any], int, dict[str, str]]:
-    """List the catalogue, a page at a time, or the beers with the SKUs asked for."""
+    """List the catalogue, a page at a time: all of it, the beers with the SKUs asked
+    for, or those whose name contains `q`."""
     beers, total = domain.list_beers(
-        limit=query["limit"], offset=query["offset"], skus=query["sku"]
+        limit=query["limit"], offset=query["offset"], skus=query["sku"], name_has=query.get("q")
     )
     return beers, 200, {"X-Total-Count": str(total)}
 

@@ -99,8 +99,8 @@ def test_setting_up_twice_changes_nothing(tmp_path: Path) -> None:
         with db.engine.begin() as connection:
             connection.execute(
                 text(
-                    "INSERT INTO beers (sku, name, price, time_created, time_modified) "
-                    "VALUES ('1', 'x', 100, '2026-01-01', '2026-01-01')"
+                    "INSERT INTO beers (sku, name, name_folded, price, time_created, "
+                    "time_modified) VALUES ('1', 'x', 'x', 100, '2026-01-01', '2026-01-01')"
                 )
             )
         upgrade("beers", db)
