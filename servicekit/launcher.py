@@ -29,7 +29,13 @@ import requests
 
 from .config import BadSetting, environment_values, service_database_url
 from .db import DatabaseProblem, printable_url
-from .migrations import UnversionedDatabase, drop_everything, migration_target, upgrade
+from .migrations import (
+    UnknownRevision,
+    UnversionedDatabase,
+    drop_everything,
+    migration_target,
+    upgrade,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +105,17 @@ def setup_service(
         with migration_target(url, metadata) as target:
             if reset:
                 drop_everything(name, target)
-            upgrade(name, target)
+            migrated = upgrade(name, target)
     except DatabaseProblem as error:
         raise SetupFailed(f"the {name} database: {error}") from error
-    except UnversionedDatabase as error:
+    except (UnversionedDatabase, UnknownRevision) as error:
         raise SetupFailed(str(error)) from error
     added = 0
     if SERVICES[name].seeds and seed != "no":
         added = _seed(name, url, only_if_empty=seed == "if-empty")
     seeded = f", {added} demo entries added to the catalogue" if added else ""
-    log.info("database ready at %s%s", printable_url(url), seeded, extra={"service": name})
+    where = printable_url(url)
+    log.info("database ready at %s, %s%s", where, migrated, seeded, extra={"service": name})
 
 
 def _seed(name: str, url: str, *, only_if_empty: bool) -> int:

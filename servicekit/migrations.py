@@ -1,5 +1,5 @@
-"""Each service's own Alembic history: upgrade a database to the latest schema,
-and write the next revision from the models."""
+"""Each service's own Alembic history: step a database to any revision (the
+latest, by default), and write the next revision from the models."""
 
 from __future__ import annotations
 
@@ -122,18 +122,112 @@ def migrating(service: str, db: Schema) -> Iterator[Connection]:
                 connection.commit()
 
 
+class UnknownRevision(ValueError):
+    """A revision the service's history does not have; the message names those it has."""
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """Where a migration left a database: the revision it is at, and the steps
+    taken to get there (applied going up, undone going down), each by its id."""
+
+    at: str | None  # None: no revision, as before the first (base)
+    name: str  # the revision's file name without .py, "base" for none
+    applied: tuple[str, ...] = ()
+    undone: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        where = f"at revision {self.name}"
+        if self.applied:
+            return f"{where} (applied {', '.join(self.applied)})"
+        if self.undone:
+            return f"{where} (undid {', '.join(self.undone)})"
+        return where
+
+
 def upgrade(
     service: str, db: Schema, revision: str = "head", *, folder: Path | None = None
-) -> None:
-    """Bring the service's database to `revision`, keeping every row."""
+) -> Migrated:
+    """Bring the service's database up to `revision`, keeping every row."""
+    return step_to(service, db, revision, folder=folder, down=False)
+
+
+def step_to(
+    service: str,
+    db: Schema,
+    revision: str,
+    *,
+    folder: Path | None = None,
+    down: bool = True,
+) -> Migrated:
+    """Bring the service's database to `revision` (an id such as 0002, or head,
+    or base: no tables at all), up or, when `down`, down as the history says.
+    Going down runs each revision's downgrade, which may drop columns and their
+    data. UnknownRevision when the history has no such revision."""
+    history = revision_history(service, db, folder)
+    wanted = _revision_in(history, service, revision)
     with migrating(service, db) as connection:
+        before = _version_on(connection, service)
         tables = set(inspect(connection).get_table_names())
         if version_table(service) not in tables and tables & set(db.metadata.tables):
             raise UnversionedDatabase(
                 f"{service}: the database has tables but no {version_table(service)}; "
                 "it was not made by these migrations (setup --reset starts it afresh)"
             )
-        command.upgrade(alembic_config(service, db, connection, folder), revision)
+        ids = list(history)
+        start, end = _position(ids, before, service), _position(ids, wanted, service)
+        config = alembic_config(service, db, connection, folder)
+        if end >= start:
+            command.upgrade(config, wanted or "base")
+            return Migrated(wanted, _name_in(history, wanted), tuple(ids[start + 1 : end + 1]))
+        if not down:  # an upgrade (setup, serve) leaves a later revision as it is
+            return Migrated(before, _name_in(history, before))
+        command.downgrade(config, wanted or "base")
+        undone = tuple(reversed(ids[end + 1 : start + 1]))
+        return Migrated(wanted, _name_in(history, wanted), undone=undone)
+
+
+def revision_history(service: str, db: Schema, folder: Path | None = None) -> dict[str, str]:
+    """The service's revisions from the first to the head: each id and its file
+    name without .py (0003: 0003_login_failures)."""
+    scripts = ScriptDirectory.from_config(alembic_config(service, db, folder=folder))
+    newest_first = list(scripts.walk_revisions())
+    return {script.revision: Path(script.path).stem for script in reversed(newest_first)}
+
+
+def _revision_in(history: dict[str, str], service: str, revision: str) -> str | None:
+    """The id of `revision` (an id, a file name without .py, head or base) in
+    the history; None for base."""
+    if revision == "base":
+        return None
+    if revision == "head":
+        return list(history)[-1] if history else None
+    for id_, name in history.items():
+        if revision in (id_, name):
+            return id_
+    known = ", ".join([*history, "head", "base"])
+    raise UnknownRevision(f"{service} has no revision {revision!r}; it has {known}")
+
+
+def _name_in(history: dict[str, str], revision: str | None) -> str:
+    return history[revision] if revision is not None else "base"
+
+
+def _position(ids: list[str], revision: str | None, service: str) -> int:
+    """Where the revision stands in the history; -1 for base."""
+    if revision is None:
+        return -1
+    if revision not in ids:  # the database was migrated by a newer release
+        raise UnknownRevision(
+            f"{service}: the database is at revision {revision}, which these migrations "
+            f"do not have (they end at {ids[-1] if ids else 'base'})"
+        )
+    return ids.index(revision)
+
+
+def _version_on(connection: Connection, service: str) -> str | None:
+    context = MigrationContext.configure(connection, opts={"version_table": version_table(service)})
+    return context.get_current_revision()
 
 
 def drop_everything(service: str, db: Schema) -> None:

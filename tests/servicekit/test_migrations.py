@@ -18,6 +18,8 @@ from sqlalchemy import Column, MetaData, String, inspect, text
 from servicekit.db import UTCDateTime
 from servicekit.migrations import (
     ROOT,
+    MigrationTarget,
+    UnknownRevision,
     UnversionedDatabase,
     current_revision,
     drop_everything,
@@ -25,6 +27,8 @@ from servicekit.migrations import (
     migration_target,
     migrations_folder,
     new_revision,
+    revision_history,
+    step_to,
     upgrade,
     version_table,
 )
@@ -84,7 +88,7 @@ def test_upgrading_a_database_of_the_previous_revision_keeps_its_rows(tmp_path: 
             tokens = connection.execute(text("SELECT digest FROM tokens")).scalars().all()
             indexes = {index["name"] for index in inspect(connection).get_indexes("tokens")}
             tables = inspect(connection).get_table_names()
-        assert current_revision("users", db) == head_revision("users", db) == "0003"
+        assert current_revision("users", db) == head_revision("users", db)
         db.engine.dispose()
     assert users == ["Ivan"]
     assert tokens == ["d1"]
@@ -200,16 +204,23 @@ def test_a_revision_of_unchanged_models_is_not_written(tmp_path: Path, service: 
     assert sorted(history.iterdir()) == before
 
 
+def next_after(history: Path) -> tuple[str, str]:
+    """The head revision of a history, and the one a new revision gets after it."""
+    head = max(path.name[:4] for path in history.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return head, f"{int(head) + 1:04d}"
+
+
 def test_a_column_added_to_a_model_makes_the_next_revision_add_it(tmp_path: Path) -> None:
     history = copy_of_the_history("users", tmp_path)
+    head, following = next_after(history)
     models = users_models_with(Column("nickname", String(32), nullable=True))
 
     written = new_revision("users", models, "add a nickname", history)
 
-    assert written == history / "0004_add_a_nickname.py"
+    assert written == history / f"{following}_add_a_nickname.py"
     source = written.read_text()
-    assert source.startswith('"""add a nickname\n\nRevision ID: 0004\nRevises: 0003\n')
-    assert 'revision = "0004"\ndown_revision = "0003"\n' in source
+    assert source.startswith(f'"""add a nickname\n\nRevision ID: {following}\nRevises: {head}\n')
+    assert f'revision = "{following}"\ndown_revision = "{head}"\n' in source
     assert 'batch_op.add_column(sa.Column("nickname", sa.String(length=32), nullable=True))' in (
         source
     )
@@ -218,13 +229,14 @@ def test_a_column_added_to_a_model_makes_the_next_revision_add_it(tmp_path: Path
 
 def test_the_written_revision_brings_a_database_to_the_changed_models(tmp_path: Path) -> None:
     history = copy_of_the_history("users", tmp_path)
+    _, following = next_after(history)
     models = users_models_with(Column("nickname", String(32), nullable=True))
     new_revision("users", models, "add a nickname", history)
     url = fresh_database_url("test_migrations_written_revision", tmp_path)
 
     with migration_target(url, models) as target:
         upgrade("users", target, folder=history)
-        assert current_revision("users", target) == "0004"
+        assert current_revision("users", target) == following
 
     assert differences("users", url, models) == []
     assert new_revision("users", models, "again", history) is None
@@ -264,3 +276,71 @@ def test_a_written_revision_passes_the_linters_as_it_is(tmp_path: Path) -> None:
             text=True,
         )
         assert linted.returncode == 0, linted.stdout
+
+
+def schema_of(target: MigrationTarget, service: str) -> dict[str, Any]:
+    """Every table of the service with its columns, indexes and unique constraints."""
+    with target.engine.connect() as connection:
+        found = inspect(connection)
+        return {
+            table: (
+                sorted(column["name"] for column in found.get_columns(table)),
+                sorted(str(index["name"]) for index in found.get_indexes(table)),
+                sorted(str(unique["name"]) for unique in found.get_unique_constraints(table)),
+            )
+            for table in found.get_table_names()
+            if table != version_table(service)
+        }
+
+
+@pytest.mark.parametrize("service", ["users", "beers", "orders"])
+def test_every_revision_steps_down_to_the_schema_before_it_and_up_again(
+    tmp_path: Path, service: str
+) -> None:
+    """Each downgrade undoes its upgrade, whatever revisions the history holds."""
+    metadata = importlib.import_module(f"{service}.models").db.metadata
+    url = fresh_database_url(f"test_migrations_steps_{service}", tmp_path)
+    with migration_target(url, metadata) as target:
+        ids = list(revision_history(service, target))
+        schemas: dict[str | None, dict[str, Any]] = {None: schema_of(target, service)}
+        for upwards in ids:
+            step_to(service, target, upwards)
+            schemas[upwards] = schema_of(target, service)
+
+        downwards: list[str | None] = [*reversed(ids[:-1]), None]
+        for revision in downwards:
+            migrated = step_to(service, target, revision or "base")
+            assert migrated.at == current_revision(service, target) == revision
+            assert schema_of(target, service) == schemas[revision], revision
+
+        assert schemas[None] == {}
+        assert step_to(service, target, "head").applied == tuple(ids)
+    assert differences(service, url, metadata) == []
+
+
+def test_a_step_says_where_it_left_the_database_and_what_it_ran(tmp_path: Path) -> None:
+    metadata = importlib.import_module("users.models").db.metadata
+    url = fresh_database_url("test_migrations_step_words", tmp_path)
+    with migration_target(url, metadata) as target:
+        names = revision_history("users", target)
+
+        up = step_to("users", target, "0002")
+        down = step_to("users", target, "0001_initial_schema")
+        again = step_to("users", target, "0001")
+        kept = upgrade("users", target, "base")  # setup never steps down
+
+    assert str(up) == f"at revision {names['0002']} (applied 0001, 0002)"
+    assert str(down) == "at revision 0001_initial_schema (undid 0002)"
+    assert str(again) == str(kept) == "at revision 0001_initial_schema"
+
+
+def test_a_revision_the_history_lacks_is_refused_naming_those_it_has(tmp_path: Path) -> None:
+    metadata = importlib.import_module("beers.models").db.metadata
+    url = fresh_database_url("test_migrations_unknown_revision", tmp_path)
+    with migration_target(url, metadata) as target:
+        with pytest.raises(UnknownRevision) as refused:
+            step_to("beers", target, "0999")
+        assert current_revision("beers", target) is None
+
+    assert str(refused.value).startswith("beers has no revision '0999'; it has 0001")
+    assert str(refused.value).endswith(", head, base")
