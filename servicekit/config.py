@@ -9,11 +9,13 @@ what every service uses; UpstreamConfig what a service that calls others does.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.sansio.scaffold import find_package
@@ -21,6 +23,7 @@ from flask.sansio.scaffold import find_package
 from .logs import LOG_FORMATS
 
 log = logging.getLogger(__name__)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 T = TypeVar("T")
 
@@ -28,11 +31,15 @@ T = TypeVar("T")
 class Setting(Generic[T]):
     """A config setting the environment variable of its name may change, read by
     `parse`. On the class it reads as its default, so Flask's from_object and
-    mypy both see a plain value of its type."""
+    mypy both see a plain value of its type.
+
+    `parse` raises ValueError saying what would do. Plain int, float and str
+    (for a setting whose default is an http URL) are read by the readers below,
+    which say so; a value of the wrong shape is refused at start."""
 
     def __init__(self, default: T, parse: Callable[[str], T]) -> None:
         self.default = default
-        self.parse = parse
+        self.parse = cast(Callable[[str], T], _reader_for(parse, default))
         self.name = ""  # the attribute's, given by __set_name__
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -40,6 +47,62 @@ class Setting(Generic[T]):
 
     def __get__(self, instance: object, owner: type | None = None) -> T:
         return self.default
+
+
+def whole_number(raw: str) -> int:
+    """A count or a number of seconds: 0 or more, no fraction."""
+    if not raw.strip().isdigit():
+        raise ValueError("it is a whole number, 0 or more")
+    return int(raw)
+
+
+def number(raw: str) -> float:
+    """A number of seconds: 0 or more, fractions allowed."""
+    try:
+        read = float(raw)
+    except ValueError:
+        read = -1.0
+    if not math.isfinite(read) or read < 0:
+        raise ValueError("it is a number, 0 or more (fractions allowed: 0.5)")
+    return read
+
+
+def http_url(raw: str) -> str:
+    """Where another service is: http:// or https://, a host, perhaps a port."""
+    try:
+        parts = urlsplit(raw)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ValueError("it is an http:// or https:// URL with a host, like http://users:5001")
+    return raw
+
+
+def log_level(raw: str) -> str:
+    """One of logging's level names, in any case."""
+    if raw.upper() not in LOG_LEVELS:
+        raise ValueError(f"it is one of {', '.join(LOG_LEVELS)}")
+    return raw.upper()
+
+
+def host_and_port(raw: str) -> str:
+    """A server name as Flask takes it: host or host:port, no scheme or path."""
+    host, _, port = raw.partition(":")
+    if not host or "/" in raw or (port and not port.isdigit()):
+        raise ValueError("it is a host or host:port, like shop.example:5001 (no http://)")
+    return raw
+
+
+def _reader_for(parse: Callable[[str], Any], default: object) -> Callable[[str], Any]:
+    """The reader that says what would do, for the plain types settings are declared with."""
+    if parse is int:
+        return whole_number
+    if parse is float:
+        return number
+    if parse is str and isinstance(default, str) and default.startswith(("http://", "https://")):
+        return http_url
+    return parse
 
 
 def one_of(*choices: str) -> Callable[[str], str]:
@@ -58,8 +121,8 @@ class BaseConfig:
 
     DATABASE_URL = Setting[str | None](None, str)  # None: a SQLite file in the instance folder
     SECRET_KEY = Setting[str | None](None, str)  # None: a random one per start
-    FLASK_SERVER_NAME = Setting[str | None](None, str)
-    LOG_LEVEL = Setting("INFO", str)
+    FLASK_SERVER_NAME = Setting[str | None](None, host_and_port)
+    LOG_LEVEL = Setting("INFO", log_level)
     LOG_FORMAT = Setting("text", one_of(*LOG_FORMATS))  # "json": one JSON object a line
     MAX_CONTENT_LENGTH = 1024 * 1024
     # APIFlask and the OpenAPI document.
@@ -96,8 +159,10 @@ def share_a_secret_key() -> None:
     os.environ["SECRET_KEY"] = secrets.token_hex(32)  # the workers inherit it
     log.warning(
         "SECRET_KEY is not set: the workers share a random key until the server stops. "
-        "Nothing the shop answers is signed with it today; set it (see the README) "
-        "so that whatever is signed later outlives a restart."
+        "Nothing is lost at a restart: the shop signs nothing with it (tokens are random "
+        "and kept in the users database; there are no sessions or cookies). Flask "
+        "requires a key for its sessions, so set one (see the README) before a feature "
+        "uses them."
     )
 
 
@@ -124,8 +189,15 @@ def environment_values(config: type[BaseConfig]) -> dict[str, Any]:
             try:
                 values[setting.name] = setting.parse(raw)
             except ValueError as error:
-                raise BadSetting(f"{setting.name}={raw!r} will not do: {error}") from None
+                raise BadSetting(
+                    f"{setting.name}={raw!r} will not do: {error}{_default_of(setting)}"
+                ) from None
     return values
+
+
+def _default_of(setting: Setting[Any]) -> str:
+    """The setting's default, for a refusal to end with; nothing when it has none."""
+    return "" if setting.default in (None, ()) else f"; the default is {setting.default}"
 
 
 def log_settings() -> tuple[str, str]:

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from apiflask import APIFlask
 
-from servicekit.config import BaseConfig, Setting, environment_settings
+from servicekit.config import (
+    BadSetting,
+    BaseConfig,
+    Setting,
+    environment_settings,
+    environment_values,
+)
 
 # Settings a service has, and settings it must not (they belong to another).
 OWNED = {
@@ -137,3 +143,56 @@ def test_a_subclass_declaring_a_setting_again_wins() -> None:
 
     waits = [setting for setting in environment_settings(Own) if setting.name == "WAIT"]
     assert [wait.default for wait in waits] == [2]
+
+
+@pytest.mark.parametrize(
+    ("service", "name", "raw", "wanted"),
+    [
+        (
+            "users",
+            "LOGIN_MAX_FAILURES",
+            "ten",
+            "it is a whole number, 0 or more; the default is 10",
+        ),
+        ("users", "TOKEN_TTL_SECONDS", "-5", "it is a whole number, 0 or more"),
+        ("users", "PASSWORD_WAIT_SECONDS", "nan", "it is a number, 0 or more"),
+        ("beers", "UPSTREAM_READ_TIMEOUT", "-1", "it is a number, 0 or more"),
+        ("beers", "USERS_URL", "not-a-url", "it is an http:// or https:// URL with a host"),
+        ("orders", "BEERS_URL", "ftp://beers", "it is an http:// or https:// URL with a host"),
+        ("orders", "BEERS_URL", "http://beers:port", "it is an http:// or https:// URL"),
+        ("orders", "LOG_LEVEL", "LOUD", "it is one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("orders", "LOG_FORMAT", "xml", "it is one of text, json"),
+        ("users", "FLASK_SERVER_NAME", "http://shop.example", "it is a host or host:port"),
+    ],
+)
+def test_a_setting_of_the_wrong_shape_is_refused_naming_what_would_do(
+    monkeypatch: pytest.MonkeyPatch, service: str, name: str, raw: str, wanted: str
+) -> None:
+    monkeypatch.setenv(name, raw)
+
+    with pytest.raises(BadSetting) as refused:
+        environment_values(importlib.import_module(service).Config)
+
+    assert str(refused.value).startswith(f"{name}={raw!r} will not do: {wanted}")
+
+
+@pytest.mark.parametrize("service", OWNED)
+def test_every_setting_says_what_would_do_when_refused(
+    monkeypatch: pytest.MonkeyPatch, service: str
+) -> None:
+    """Settings added later too: none is read by a bare int or float, nor a URL by str."""
+    for setting in environment_settings(importlib.import_module(service).Config):
+        if setting.parse is str:
+            assert not str(setting.default).startswith("http"), setting.name
+            continue
+        monkeypatch.setenv(setting.name, "-/ of no shape")
+        with pytest.raises(BadSetting) as refused:
+            environment_values(importlib.import_module(service).Config)
+        monkeypatch.delenv(setting.name)
+        assert "invalid literal" not in str(refused.value), setting.name  # int's own words
+        assert "could not convert" not in str(refused.value), setting.name  # float's
+
+
+def test_a_log_level_is_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert service_app("users").config["LOG_LEVEL"] == "DEBUG"
