@@ -301,16 +301,21 @@ SUPPORTED_DRIVERS = (
     Driver("postgresql", "psycopg", "postgresql://user:password@host:5432/name"),
 )
 CONNECT_TIMEOUT_SECONDS = 3
-# `scheme://user:password@`, for hiding the password of a URL that does not parse.
-_CREDENTIALS = re.compile(r"(://[^:/@]*:)[^@]*@")
+# `scheme://user:password@`, for hiding the password of a URL that does not
+# parse: up to the last @, as the password may hold one.
+_CREDENTIALS = re.compile(r"(://[^:/@]*:).*@")
 
 
 def printable_url(url: str | URL) -> str:
-    """The URL with its password replaced by ***, even when it does not parse."""
+    """The URL with its password replaced by ***, even when it does not parse
+    or its password holds an @ that is not percent-encoded."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (exc.ArgumentError, ValueError):
         return _CREDENTIALS.sub(r"\1***@", str(url))
+    if "@" in (parsed.host or ""):  # the password's own @ split it early
+        return _CREDENTIALS.sub(r"\1***@", str(url))
+    return parsed.render_as_string(hide_password=True)
 
 
 def installed_drivers() -> str:
@@ -329,6 +334,11 @@ def supported_url(url: str) -> URL:
             f"{printable_url(url)!r} is not a database URL; "
             f"the installed drivers are {installed_drivers()}"
         ) from error
+    if "@" in (parsed.host or ""):  # SQLAlchemy reads the password up to its first @
+        raise UnsupportedDatabaseURL(
+            f"{printable_url(url)}: the password holds an @, which ends it in a URL; "
+            "write it percent-encoded, @ as %40 (and % as %25)"
+        )
     backends = {driver.backend: driver for driver in SUPPORTED_DRIVERS}
     supported = backends.get(parsed.get_backend_name())
     if (
