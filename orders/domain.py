@@ -1,5 +1,6 @@
 """The ordering rules, kept by the database: one open order per user, atomic
-quantity updates, and a checkout that only one request can win.
+quantity updates, and a checkout that only one request can win and that never
+charges a price the order did not show.
 
 Nothing here goes through the ORM session; the models only describe the
 tables. Every request here is hot, so reads are compiled queries
@@ -17,10 +18,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from servicekit.db import Query, read, utcnow, writing
+from servicekit.db import CENT, Query, read, utcnow, writing
 from servicekit.errors import Conflict, NotFound
 
 from .beers_client import BeersClient, CatalogueBeer
@@ -85,14 +86,31 @@ ORDERS_WITH_LINES = (
     .outerjoin(Line, Line.order_id == Order.id)
     .order_by(Order.id, Line.id)
 )
-ORDERS_OF = Query(ORDERS_WITH_LINES.where(Order.user_id == bindparam("user_id")))
+# A page of a user's orders counts them all in the same query (while it has rows).
+HISTORY_PAGE = (
+    select(Order.id.label("page_id"), func.count().over().label("total"))
+    .where(Order.user_id == bindparam("user_id"))
+    .order_by(Order.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+    .subquery()
+)
+PAGE_OF_ORDERS = Query(
+    ORDERS_WITH_LINES.add_columns(HISTORY_PAGE.c.total).join(
+        HISTORY_PAGE, HISTORY_PAGE.c.page_id == Order.id
+    )
+)
+COUNT_ORDERS = Query(select(func.count()).where(Order.user_id == bindparam("user_id")))
+ORDER_BY_ID = Query(ORDERS_WITH_LINES.where(Order.id == bindparam("order_id")))
 ORDER_OF = Query(
     ORDERS_WITH_LINES.where(
         Order.id == bindparam("order_id"), Order.user_id == bindparam("user_id")
     )
 )
 OPEN_ORDER_OF = Query(ORDERS_WITH_LINES.where(Order.user_id == bindparam("user_id"), Order.is_open))
-SKUS_OF_ORDER = Query(select(Line.sku).where(Line.order_id == bindparam("order_id")))
+PRICES_OF_ORDER = Query(
+    select(Line.sku, Line.unit_price).where(Line.order_id == bindparam("order_id"))
+)
 
 # Writes. In an UPDATE, SQLAlchemy keeps the table's column names for the SET
 # clause, so bind parameters there are named for their role (target_order_id,
@@ -112,6 +130,15 @@ GROW_LINE = (
     .where(*LINE_OF_ORDER, Line.quantity + bindparam("added_quantity") <= MAX_LINE_QUANTITY)
     .values(
         quantity=Line.quantity + bindparam("added_quantity"),
+        unit_price=bindparam("catalogue_price"),
+        name=bindparam("catalogue_name"),
+    )
+)
+SET_LINE = (
+    update(Line)
+    .where(*LINE_OF_ORDER)
+    .values(
+        quantity=bindparam("new_quantity"),
         unit_price=bindparam("catalogue_price"),
         name=bindparam("catalogue_name"),
     )
@@ -139,6 +166,32 @@ FREEZE_LINE = (
     .where(*LINE_OF_ORDER)
     .values(unit_price=bindparam("catalogue_price"), name=bindparam("catalogue_name"))
 )
+REPRICE_LINE = update(Line).where(*LINE_OF_ORDER).values(unit_price=bindparam("catalogue_price"))
+
+
+class PricesChanged(Conflict):
+    """Checkout found catalogue prices other than the ones the order showed: the
+    order now shows the catalogue's, and stays open."""
+
+    def __init__(self, changes: list[tuple[str, Decimal, Decimal]]) -> None:
+        """changes: (sku, the price the order showed, the catalogue's price now)."""
+        skus = ", ".join(sku for sku, _, _ in changes)
+        super().__init__(
+            f"Prices changed since your order showed them: {skus}. Your order now shows "
+            "the current prices; check out again to pay them.",
+            errors={
+                sku: [f"The price changed from {_money(shown)} to {_money(price)}."]
+                for sku, shown, price in changes
+            },
+            changed=[
+                {"sku": sku, "unit_price": _money(shown), "price": _money(price)}
+                for sku, shown, price in changes
+            ],
+        )
+
+
+def _money(amount: Decimal) -> str:
+    return str(amount.quantize(CENT))
 
 
 def _orders(rows: list[Any]) -> list[StoredOrder]:
@@ -155,9 +208,14 @@ def _orders(rows: list[Any]) -> list[StoredOrder]:
     return list(orders.values())
 
 
-def orders_of(user_id: int) -> list[StoredOrder]:
-    """The user's orders, oldest first, with their lines."""
-    return _orders(read(db.engine, ORDERS_OF, {"user_id": user_id}))
+def orders_of(user_id: int, *, limit: int, offset: int) -> tuple[list[StoredOrder], int]:
+    """A page of the user's orders, oldest first, with their lines; and how many
+    orders the user has in all."""
+    params = {"user_id": user_id, "limit": limit, "offset": offset}
+    rows = read(db.engine, PAGE_OF_ORDERS, params)
+    if rows:
+        return _orders(rows), rows[0].total
+    return [], read(db.engine, COUNT_ORDERS, params)[0][0]
 
 
 def order_of(user_id: int, order_id: int, connection: Connection | None = None) -> StoredOrder:
@@ -168,6 +226,15 @@ def order_of(user_id: int, order_id: int, connection: Connection | None = None) 
         if found:
             return found[0]
     raise NotFound(f"You have no order {order_id}.")
+
+
+def any_order(order_id: int) -> StoredOrder:
+    """Any user's order (what an administrator may read)."""
+    if 0 < order_id <= MAX_ID:
+        found = _orders(read(db.engine, ORDER_BY_ID, {"order_id": order_id}))
+        if found:
+            return found[0]
+    raise NotFound(f"There is no order {order_id}.")
 
 
 def open_order(user_id: int) -> StoredOrder | None:
@@ -192,14 +259,7 @@ def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> StoredOrder:
     for _ in range(ATTEMPTS):
         try:
             with writing(db.engine) as connection:
-                now = utcnow()
-                order_id = connection.execute(
-                    TOUCH_OPEN_ORDER, {"owner_id": user_id, "now": now}
-                ).scalar()
-                if order_id is None:
-                    order_id = connection.execute(
-                        OPEN_AN_ORDER, _new_order(user_id, now)
-                    ).scalar_one()
+                order_id = _lock_or_open_order(connection, user_id)
                 which_line = {"target_order_id": order_id, "target_sku": beer.sku}
                 grown = connection.execute(
                     GROW_LINE,
@@ -222,6 +282,45 @@ def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> StoredOrder:
         except IntegrityError:
             continue  # a concurrent request opened the order or the line first
     raise Conflict("The order changed too often at once; try again.")
+
+
+def set_quantity(user_id: int, beer: CatalogueBeer, quantity: int) -> StoredOrder:
+    """Set the user's line of a beer to exactly so many, at the catalogue's current
+    price and name, opening an order and adding the line where needed.
+
+    The order's row lock makes concurrent sets of one line take turns: the last
+    one wins, and quantities never add up.
+    """
+    for _ in range(ATTEMPTS):
+        try:
+            with writing(db.engine) as connection:
+                order_id = _lock_or_open_order(connection, user_id)
+                changed = connection.execute(
+                    SET_LINE,
+                    {
+                        "target_order_id": order_id,
+                        "target_sku": beer.sku,
+                        "new_quantity": quantity,
+                        "catalogue_price": beer.price,
+                        "catalogue_name": beer.name,
+                    },
+                )
+                if not changed.rowcount:
+                    connection.execute(NEW_LINE, _new_line(order_id, beer, quantity))
+                return order_of(user_id, order_id, connection)
+        except IntegrityError:
+            continue  # a concurrent request opened the order or the line first
+    raise Conflict("The order changed too often at once; try again.")
+
+
+def _lock_or_open_order(connection: Connection, user_id: int) -> int:
+    """The id of the user's open order, locked and marked modified; a new one if
+    none is open (a concurrent request opening one too makes this IntegrityError)."""
+    now = utcnow()
+    order_id = connection.execute(TOUCH_OPEN_ORDER, {"owner_id": user_id, "now": now}).scalar()
+    if order_id is None:
+        order_id = connection.execute(OPEN_AN_ORDER, _new_order(user_id, now)).scalar_one()
+    return int(order_id)
 
 
 def _new_order(user_id: int, now: datetime) -> dict[str, Any]:
@@ -257,19 +356,24 @@ def remove_beer(user_id: int, sku: str) -> None:
 
 
 def checkout(user_id: int, catalogue: BeersClient) -> StoredOrder:
-    """Close the user's open order at the catalogue's current prices.
+    """Close the user's open order at the prices it shows, if they are still the
+    catalogue's.
 
     The prices are fetched with no transaction open. Then, holding the order's
-    row lock, the order must still be open (else another checkout won: 409) and
-    have no SKU the prices lack (else they are fetched again for the new lines).
+    row lock, the order must still be open (else another checkout won: 409). If
+    its lines changed meanwhile (a beer or a price the fetch did not see), the
+    prices are fetched again. Where a line's price is not the catalogue's, the
+    line takes the catalogue's price, the order stays open, and the answer is
+    409 (PricesChanged): nothing is charged that the order did not show.
     """
     first = open_order(user_id)
     if first is None or not first.lines:
         raise Conflict("Your open order is empty: add beers before checking out.")
-    order_id, skus = first.id, [line.sku for line in first.lines]
+    order_id = first.id
+    shown = {line.sku: line.unit_price for line in first.lines}
     for _ in range(ATTEMPTS):
-        prices = catalogue.beers(skus)
-        gone = sorted(sku for sku in skus if sku not in prices)
+        prices = catalogue.beers(shown)
+        gone = sorted(sku for sku in shown if sku not in prices)
         if gone:
             raise Conflict(
                 f"These beers have left the catalogue: {', '.join(gone)}. "
@@ -279,13 +383,43 @@ def checkout(user_id: int, catalogue: BeersClient) -> StoredOrder:
         with writing(db.engine) as connection:
             if connection.execute(LOCK_ORDER, {"target_order_id": order_id}).scalar() is None:
                 raise Conflict("Your order was just checked out by another request.")
-            skus = [line.sku for line in read(connection, SKUS_OF_ORDER, {"order_id": order_id})]
-            if not skus:
+            now_shown = _prices_shown(connection, order_id)
+            if not now_shown:
                 raise Conflict("Your open order is empty: add beers before checking out.")
-            if all(sku in prices for sku in skus):
-                _close(connection, order_id, [prices[sku] for sku in skus])
+            if not now_shown.items() <= shown.items():
+                shown = now_shown  # lines changed while the prices were fetched
+                continue
+            changes = [
+                (sku, price, prices[sku].price)
+                for sku, price in now_shown.items()
+                if price != prices[sku].price
+            ]
+            if not changes:
+                _close(connection, order_id, [prices[sku] for sku in now_shown])
                 return order_of(user_id, order_id, connection)
+            _reprice(connection, order_id, changes)
+        raise PricesChanged(changes)  # once the new prices are committed
     raise Conflict("Beers kept being added during checkout; try again.")
+
+
+def _prices_shown(connection: Connection, order_id: int) -> dict[str, Decimal]:
+    """The order's lines: the price each shows, by SKU."""
+    rows = read(connection, PRICES_OF_ORDER, {"order_id": order_id})
+    return {row.sku: row.unit_price for row in rows}
+
+
+def _reprice(
+    connection: Connection, order_id: int, changes: list[tuple[str, Decimal, Decimal]]
+) -> None:
+    """Give the (locked, open) order's lines these catalogue prices."""
+    connection.execute(
+        REPRICE_LINE,
+        [
+            {"target_order_id": order_id, "target_sku": sku, "catalogue_price": price}
+            for sku, _, price in changes
+        ],
+    )
+    connection.execute(MARK_MODIFIED, {"target_order_id": order_id, "now": utcnow()})
 
 
 def _close(connection: Connection, order_id: int, beers: list[CatalogueBeer]) -> None:

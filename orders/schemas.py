@@ -6,6 +6,10 @@ from marshmallow import fields, validate
 
 from servicekit.schemas import BaseSchema, Money, Sku, UtcTime, WholeNumber
 
+from .domain import MAX_ID, MAX_LINE_QUANTITY
+
+MAX_PAGE = 1000  # orders on one page of the history
+
 
 class AddBeerIn(BaseSchema):
     sku = Sku(required=True)
@@ -13,6 +17,39 @@ class AddBeerIn(BaseSchema):
         load_default=1,
         validate=validate.Range(min=1, max=10000),
         metadata={"description": "How many to add (1 to 10000); 1 when omitted.", "example": 2},
+    )
+
+
+class SetQuantityIn(BaseSchema):
+    quantity = WholeNumber(
+        required=True,
+        validate=validate.Range(min=1, max=MAX_LINE_QUANTITY),
+        metadata={
+            "description": f"How many the line holds from now on (1 to {MAX_LINE_QUANTITY}).",
+            "example": 4,
+        },
+    )
+
+
+class OrderListQuery(BaseSchema):
+    """A page of an order history: the caller's, or (administrators only) a user's."""
+
+    limit = WholeNumber(
+        load_default=100,
+        validate=validate.Range(min=1, max=MAX_PAGE),
+        metadata={"description": f"Orders on the page (1 to {MAX_PAGE}).", "example": 100},
+    )
+    offset = WholeNumber(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_ID),
+        metadata={"description": "Orders to skip, oldest first.", "example": 0},
+    )
+    user_id = WholeNumber(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={
+            "description": "Administrators only: whose orders to list (anyone else: 403).",
+            "example": 2,
+        },
     )
 
 

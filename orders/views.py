@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, current_app
@@ -10,14 +11,21 @@ from marshmallow import fields
 from servicekit.apidocs import ResponseDoc, path_examples, problem_doc, unavailable_doc
 from servicekit.app import no_content
 from servicekit.auth import with_user
-from servicekit.errors import Conflict, NotFound, ValidationFailed
+from servicekit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from servicekit.output import ServiceBlueprint
 from servicekit.upstream import RemoteUser
 
 from . import domain
-from .beers_client import BeersClient
+from .beers_client import BeersClient, CatalogueBeer
 from .idempotency import HEADER, IDEMPOTENT, KeyInUse, KeyReused, idempotent
-from .schemas import AddBeerIn, OrderOut, RemoveBeerIn, RemoveBeerQuery
+from .schemas import (
+    AddBeerIn,
+    OrderListQuery,
+    OrderOut,
+    RemoveBeerIn,
+    RemoveBeerQuery,
+    SetQuantityIn,
+)
 
 bp = ServiceBlueprint(
     "orders",
@@ -51,17 +59,62 @@ REPLAYED = {
 }
 
 
+NOT_IN_CATALOGUE = problem_doc(
+    "The SKU is not in the catalogue.",
+    NotFound("No beer has SKU 999999.", errors={"sku": ["Not in the catalogue."]}),
+)
+ONLY_ADMINS_LIST_OTHERS = "Only administrators may list another user's orders (user_id)."
+
+
 def beers_client() -> BeersClient:
     client: BeersClient = current_app.extensions["beers_client"]
     return client
 
 
+def catalogue_beer(sku: str) -> CatalogueBeer:
+    """The beer with this SKU as the catalogue has it now; 404 when it has none."""
+    beer = beers_client().beer(sku)
+    if beer is None:
+        raise NotFound(f"No beer has SKU {sku}.", errors={"sku": ["Not in the catalogue."]})
+    return beer
+
+
 @bp.get("/")
 @with_user
-@bp.output(OrderOut(many=True), description="The caller's orders, oldest first.")
-def list_orders(user: RemoteUser) -> list[domain.StoredOrder]:
-    """The caller's orders, the open one included, oldest first."""
-    return domain.orders_of(user.id)
+@bp.input(OrderListQuery, location="query", arg_name="query")
+@bp.output(
+    OrderOut(many=True),
+    description="A page of the orders, oldest first.",
+    headers={
+        "X-Total-Count": fields.Integer(
+            metadata={"description": "The user's orders on all pages.", "example": 1}
+        )
+    },
+)
+@bp.doc(
+    responses={
+        400: problem_doc(
+            "Invalid input",
+            ValidationFailed(
+                {"limit": ["Must be greater than or equal to 1 and less than or equal to 1000."]}
+            ),
+        ),
+        403: problem_doc(
+            "`user_id` was sent by someone who is not an administrator.",
+            Forbidden(ONLY_ADMINS_LIST_OTHERS),
+        ),
+    }
+)
+def list_orders(
+    query: dict[str, Any], user: RemoteUser
+) -> tuple[list[domain.StoredOrder], int, dict[str, str]]:
+    """The caller's orders (an administrator's: `user_id`'s), the open one included,
+    oldest first, a page at a time."""
+    owner = query.get("user_id", user.id)
+    if "user_id" in query and not user.is_admin:
+        raise Forbidden(ONLY_ADMINS_LIST_OTHERS)
+    orders, total = domain.orders_of(owner, limit=query["limit"], offset=query["offset"])
+    return orders, 200, {"X-Total-Count": str(total)}
 
 
 @bp.get("/current")
@@ -89,10 +142,7 @@ def current_order(user: RemoteUser) -> domain.OrderView:
                 }
             )
         ),
-        404: problem_doc(
-            "The SKU is not in the catalogue.",
-            NotFound("No beer has SKU 999999.", errors={"sku": ["Not in the catalogue."]}),
-        ),
+        404: NOT_IN_CATALOGUE,
         409: problem_doc(
             "The line would hold more than 100000 of the beer (the order is unchanged), "
             "or the order changed too often at once (very rare; try again), or the first "
@@ -109,11 +159,42 @@ def current_order(user: RemoteUser) -> domain.OrderView:
 )
 def add_beer(wanted: dict[str, Any], user: RemoteUser) -> domain.OrderView:
     """Add `quantity` of a beer to the caller's open order (opening one if needed)."""
-    beer = beers_client().beer(wanted["sku"])
-    if beer is None:
-        sku = wanted["sku"]
-        raise NotFound(f"No beer has SKU {sku}.", errors={"sku": ["Not in the catalogue."]})
-    return domain.add_beer(user.id, beer, wanted["quantity"])
+    return domain.add_beer(user.id, catalogue_beer(wanted["sku"]), wanted["quantity"])
+
+
+@bp.put("/current/beers/<sku>")
+@with_user
+@bp.input(SetQuantityIn, location="json_or_form", arg_name="wanted")
+@idempotent(lambda sku, wanted: {"sku": sku, "quantity": wanted["quantity"]})
+@bp.output(OrderOut, description="The open order with the line set.", headers=REPLAYED)
+@bp.doc(
+    extensions={**IDEMPOTENT, **path_examples(sku="123456")},
+    responses={
+        400: invalid_input_or_key(
+            ValidationFailed(
+                {
+                    "quantity": [
+                        "Must be greater than or equal to 1 and less than or equal to "
+                        f"{domain.MAX_LINE_QUANTITY}."
+                    ]
+                }
+            )
+        ),
+        404: NOT_IN_CATALOGUE,
+        409: problem_doc(
+            "The order changed too often at once (very rare; try again), or the first "
+            "request with this Idempotency-Key is still running.",
+            Conflict("The order changed too often at once; try again."),
+            KeyInUse(),
+        ),
+        422: KEY_REUSED,
+        503: CATALOGUE_DOWN,
+    },
+)
+def set_quantity(sku: str, wanted: dict[str, Any], user: RemoteUser) -> domain.OrderView:
+    """Set the caller's line of a beer to exactly `quantity`, at the catalogue's
+    current price (opening an order and adding the line if needed)."""
+    return domain.set_quantity(user.id, catalogue_beer(sku), wanted["quantity"])
 
 
 @bp.delete("/current")
@@ -159,24 +240,41 @@ def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -
             "An Idempotency-Key that is not 1 to 255 printable ASCII characters.", BAD_KEY
         ),
         409: problem_doc(
-            "The open order is empty (or another request just checked it out), or some "
-            "of its beers left the catalogue: they are named in `skus` and the order "
-            "stays open; or the first request with this Idempotency-Key is still running.",
+            "The open order is empty (or another request just checked it out); or some "
+            "of its beers left the catalogue: they are named in `skus`, and the order "
+            "stays open as it was; or some prices are no longer the ones the order "
+            "showed: `errors` names those SKUs, `changed` lists what the order showed "
+            "(`unit_price`) and what the catalogue asks now (`price`), and the open "
+            "order now shows the catalogue's prices (check out again, with a new "
+            "Idempotency-Key, to pay them); or the first request with this "
+            "Idempotency-Key is still running.",
             Conflict("Your open order is empty: add beers before checking out."),
             Conflict(
                 "These beers have left the catalogue: 123457. "
                 "Remove them from your order and check out again.",
                 skus=["123457"],
             ),
+            domain.PricesChanged([("123456", Decimal("1.19"), Decimal("1.25"))]),
             KeyInUse(),
             skus={"type": "array", "items": {"type": "string"}},
+            changed={
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "sku": {"type": "string"},
+                        "unit_price": {"type": "string", "format": "decimal"},
+                        "price": {"type": "string", "format": "decimal"},
+                    },
+                },
+            },
         ),
         422: KEY_REUSED,
         503: CATALOGUE_DOWN,
     },
 )
 def checkout(user: RemoteUser) -> domain.OrderView:
-    """Check out the open order at the catalogue's current prices."""
+    """Check out the open order at the prices it shows, if they are still the catalogue's."""
     return domain.checkout(user.id, beers_client())
 
 
@@ -185,10 +283,17 @@ def checkout(user: RemoteUser) -> domain.OrderView:
 @bp.output(OrderOut, description="The order with its lines.")
 @bp.doc(
     responses={
-        404: problem_doc("No such order of the caller's.", NotFound("You have no order 7."))
+        404: problem_doc(
+            "No such order of the caller's (for an administrator: no such order at all).",
+            NotFound("You have no order 7."),
+            NotFound("There is no order 7."),
+        )
     },
     extensions=path_examples(order_id=1),
 )
 def get_order(order_id: int, user: RemoteUser) -> domain.OrderView:
-    """One of the caller's orders; anyone else's is 404."""
+    """One of the caller's orders; anyone else's is 404, but to administrators, who
+    may read any order."""
+    if user.is_admin:
+        return domain.any_order(order_id)
     return domain.order_of(user.id, order_id)

@@ -242,6 +242,7 @@ def spec_processor(service: str) -> Callable[[Spec | str], Spec | str]:
         document["paths"] = {_without_trailing_slash(path): item for path, item in paths.items()}
         for operation in _operations(document):
             _document_operation(operation, database_down)
+            _summary_of_one_sentence(operation)
         return document
 
     return process
@@ -252,6 +253,54 @@ def _operations(spec: Spec) -> Iterator[dict[str, Any]]:
         for operation in path_item.values():
             if isinstance(operation, dict):
                 yield operation
+
+
+SUMMARY_LENGTH = 80  # what Swagger UI shows of a summary on one line
+# Where a summary may end, tried in turn while it is too long: the end of the
+# docstring's first sentence, of its first clause, at its first comma.
+_BOUNDARIES = (".!?", ":;", ",")
+
+
+def _summary_of_one_sentence(operation: dict[str, Any]) -> None:
+    """The summary as the first sentence of the view's docstring, on one line
+    (else its first clause), the rest in the description. APIFlask takes the
+    docstring's first line for the summary, which cuts a sentence that runs
+    on to the next line."""
+    summary = operation.get("summary", "")
+    description = operation.get("description", "")
+    if not summary or (summary.endswith(".") and len(summary) <= SUMMARY_LENGTH):
+        return
+    if summary.endswith((".", "!", "?")):
+        paragraph, later = summary, description
+    else:  # cut mid-sentence: it runs on into the description's first paragraph
+        first, _, later = description.partition("\n\n")
+        paragraph = " ".join(f"{summary} {first}".split())
+    head, rest = paragraph, ""
+    for marks in _BOUNDARIES:
+        head, tail = _split_at_first(paragraph, marks)
+        rest = tail[:1].upper() + tail[1:]
+        if len(head) <= SUMMARY_LENGTH:
+            break
+    operation["summary"] = f"{head[:-1]}." if head.endswith((":", ";", ",")) else head
+    described = "\n\n".join(part for part in (rest, later.strip()) if part)
+    if described:
+        operation["description"] = described
+    else:
+        operation.pop("description", None)
+
+
+def _split_at_first(text: str, marks: str) -> tuple[str, str]:
+    """The text up to and with the first of these marks followed by a space,
+    outside parentheses and `code`; and the text after it."""
+    depth, in_code = 0, False
+    for at, char in enumerate(text):
+        if char == "`":
+            in_code = not in_code
+        elif not in_code and char in "()":
+            depth += 1 if char == "(" else -1
+        elif not in_code and depth == 0 and char in marks and text[at + 1 : at + 2] == " ":
+            return text[: at + 1], text[at + 2 :]
+    return text, ""
 
 
 def _without_trailing_slash(path: str) -> str:

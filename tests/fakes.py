@@ -5,7 +5,7 @@ client's methods."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from orders.beers_client import BeersClient, CatalogueBeer
@@ -34,7 +34,9 @@ class FakeUsersClient(UsersClient):
 
 
 class FakeBeersClient(BeersClient):
-    """A catalogue in a dict; `down` makes it fail like a dead service."""
+    """A catalogue in a dict; `down` makes it fail like a dead service;
+    `during_lookup`, when set, runs while `beers` answers (after the prices are
+    read), as a request racing the caller would."""
 
     def __init__(self) -> None:
         self.catalogue = {
@@ -44,6 +46,7 @@ class FakeBeersClient(BeersClient):
         }
         self.down = False
         self.lookups: list[tuple[str, ...]] = []
+        self.during_lookup: Callable[[], None] | None = None
 
     def beer(self, sku: str) -> CatalogueBeer | None:
         self._fail_if_down()
@@ -53,7 +56,10 @@ class FakeBeersClient(BeersClient):
         self._fail_if_down()
         wanted = tuple(skus)
         self.lookups.append(wanted)
-        return {sku: self.catalogue[sku] for sku in wanted if sku in self.catalogue}
+        found = {sku: self.catalogue[sku] for sku in wanted if sku in self.catalogue}
+        if self.during_lookup is not None:
+            self.during_lookup()
+        return found
 
     def _fail_if_down(self) -> None:
         if self.down:

@@ -522,3 +522,48 @@ def test_the_docs_page_is_still_served_under_the_health_blueprint() -> None:
     endpoints = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
 
     assert endpoints["/api/docs"] == endpoints["/api/docs/"] == "health.docs"
+
+
+def docstrings_by_operation(name: str) -> dict[str, str]:
+    """Each operation's view's docstring, by the operationId APIFlask gives it."""
+    app = SERVICES[name].create_app(
+        {"DATABASE_URL": "sqlite://", "SECRET_KEY": "test"}, **CLIENTS[name]
+    )
+    found = {}
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods or ():
+            operation_id = f"{method.lower()}_{rule.endpoint.replace('.', '_')}"
+            found[operation_id] = app.view_functions[rule.endpoint].__doc__ or ""
+    return found
+
+
+def words(text: str) -> list[str]:
+    return sorted(re.findall(r"[\w`'-]+", text.lower()))
+
+
+def test_every_summary_is_one_whole_short_sentence_and_the_description_the_rest(
+    documents: Documents,
+) -> None:
+    for name, document in documents.items():
+        docstrings = docstrings_by_operation(name)
+        for where, operation in operations(document):
+            summary = operation["summary"]
+            assert "\n" not in summary and len(summary) <= apidocs.SUMMARY_LENGTH, where
+            assert summary[:1].isupper() and summary.endswith("."), (where, summary)
+            docstring = docstrings[operation["operationId"]]
+            told = f"{summary} {operation.get('description', '')}"
+            assert words(told) == words(docstring), (where, told)
+
+
+def test_a_summary_cut_at_the_end_of_a_line_is_made_whole() -> None:
+    operation = {
+        "summary": "Change some of a beer (administrators only): only the",
+        "description": "fields sent change. SKUs never change.\n\nMore, on its own.",
+    }
+
+    apidocs._summary_of_one_sentence(operation)
+
+    assert operation == {
+        "summary": "Change some of a beer (administrators only): only the fields sent change.",
+        "description": "SKUs never change.\n\nMore, on its own.",
+    }
