@@ -1,4 +1,4 @@
-"""Registration, login and tokens: the users service's rules.
+"""Registration, login, tokens, accounts and administrators: the users service's rules.
 
 The two reads on hot paths, a login's user and a token's user (which every
 order and every catalogue change asks for), are compiled queries
@@ -8,6 +8,11 @@ its turn. Everything else (registering, issuing and revoking tokens,
 promoting) goes through the ORM session in a write transaction; the unique
 indexes on the case-folded username and email have the last word on racing
 registrations. Failed logins are counted by the throttling module.
+
+An administrator is never the last to go: whatever would leave none (a
+demotion, a deletion) first locks every administrator's row, in id order, and
+counts them. On PostgreSQL a second such transaction waits for the first and
+then sees what it left; on SQLite writers take turns anyway.
 """
 
 from __future__ import annotations
@@ -23,17 +28,27 @@ from functools import cache
 from http import HTTPStatus
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from servicekit.auth import TOKEN_NOT_VALID
 from servicekit.db import Query, read, utcnow, write_transaction
-from servicekit.errors import Conflict, Problem, Unauthorized
+from servicekit.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Problem,
+    Unauthorized,
+    ValidationFailed,
+)
 
 from . import throttling
 from .models import Token, User, db
 
 TOKEN_BYTES = 32  # 256 random bits
+MAX_ID = 2**31 - 1  # no user id is larger (and the databases would refuse one that is)
+ONLY_ADMINS = "Only administrators may manage users."
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,10 @@ def stand_in_hash() -> str:
     """A hash to check wrong passwords against when the username is unknown,
     so that login takes about as long either way (made once, at start-up)."""
     return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def is_the_username(password: str, username: str) -> bool:
+    return password.lower() == username.lower()
 
 
 def name_key(name: str) -> str:
@@ -220,4 +239,192 @@ def promote_to_admin(username: str) -> User | None:
         user = find_user(username)
         if user is not None:
             user.is_admin = True
+    return user
+
+
+# A user's own account.
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """Where a password check comes from, and what it may cost."""
+
+    address: str
+    limits: throttling.Limits
+    wait_seconds: float
+
+
+class WrongPassword(ValidationFailed):
+    """The user's own password, given to confirm a change, is wrong: a 400
+    naming the field, counted as a failed login."""
+
+    def __init__(self, field: str, quota: throttling.Quota) -> None:
+        super().__init__({field: ["Wrong password."]})
+        self.headers = quota.headers()
+
+
+def change_details(user_id: int, fields: dict[str, Any]) -> User:
+    """Change the user's email and names (only those given); 409 when the
+    email is someone else's, whatever its case."""
+    try:
+        with write_transaction(db.session):
+            user = _own_row(user_id)
+            if "email" in fields:
+                _refuse_someone_elses_email(fields["email"], user_id)
+                user.email, user.email_key = fields["email"], name_key(fields["email"])
+            for name in ("first_name", "last_name"):
+                if name in fields:
+                    setattr(user, name, fields[name])
+    except IntegrityError as error:  # the same email, given to two users at once
+        raise _taken("email") from error
+    return user
+
+
+def _refuse_someone_elses_email(email: str, user_id: int) -> None:
+    owner = db.session.scalars(
+        select(User.id).where(User.email_key == name_key(email), User.id != user_id)
+    ).first()
+    if owner is not None:
+        raise _taken("email")
+
+
+def _taken(field: str) -> Conflict:
+    return Conflict(f"Already taken: {field}.", errors={field: ["Already taken."]})
+
+
+def change_password(user: Any, token: str, current: str, new: str, check: PasswordCheck) -> None:
+    """Set a new password, given the current one; every token of the user but
+    the one presented is revoked."""
+    if is_the_username(new, user.username):
+        raise ValidationFailed({"new_password": ["Must not be the username."]})
+    _check_own_password(user, current, "current_password", check)
+    with password_turn(check.wait_seconds):
+        password_hash = generate_password_hash(new)
+    digest = token_digest(token)
+    with write_transaction(db.session):
+        own = _own_row(user.id)
+        if not _is_live(digest, user.id):  # revoked meanwhile: logged out, or another change
+            raise Unauthorized(TOKEN_NOT_VALID)
+        own.password_hash = password_hash
+        db.session.execute(delete(Token).where(Token.user_id == user.id, Token.digest != digest))
+
+
+def _is_live(digest: str, user_id: int) -> bool:
+    found = db.session.scalars(
+        select(Token.id).where(
+            Token.digest == digest, Token.user_id == user_id, Token.expires_at > utcnow()
+        )
+    ).first()
+    return found is not None
+
+
+def last_admin_leaving() -> Conflict:
+    return Conflict(
+        "You are the last administrator: make another one before you go.",
+        errors={"is_admin": ["The last administrator."]},
+    )
+
+
+def no_admin_left() -> Conflict:
+    return Conflict(
+        "No administrator would be left: make another one first.",
+        errors={"is_admin": ["The last administrator."]},
+    )
+
+
+def delete_account(user: Any, password: str, check: PasswordCheck) -> None:
+    """Delete the user and their tokens, given their password; 409 for the
+    last administrator."""
+    _check_own_password(user, password, "password", check)
+    with write_transaction(db.session):
+        admins = _locked_admins()
+        _own_row(user.id)
+        if admins == [user.id]:
+            raise last_admin_leaving()
+        db.session.execute(delete(Token).where(Token.user_id == user.id))
+        db.session.execute(delete(User).where(User.id == user.id))
+
+
+def _check_own_password(user: Any, password: str, field: str, check: PasswordCheck) -> None:
+    """Throttled as a login is: 429 while the username may not try from this
+    address (the password unchecked); a wrong password counts as a failure."""
+    quota = throttling.quota(user.username_key, check.address, check.limits)
+    if quota.wait_seconds is not None:
+        raise TooManyFailures(quota)
+    with password_turn(check.wait_seconds):
+        matches = check_password_hash(user.password_hash, password)
+    if not matches:
+        throttling.record_failure(user.username_key, check.address, check.limits)
+        raise WrongPassword(field, quota.after_a_failure())
+    throttling.clear(user.username_key, check.address)
+
+
+def _own_row(user_id: int) -> User:
+    """The token's user, row locked; gone meanwhile (deleted), the token is no more."""
+    user = _locked_user(user_id)
+    if user is None:
+        raise Unauthorized(TOKEN_NOT_VALID)
+    return user
+
+
+def _locked_user(user_id: int) -> User | None:
+    """The user with this id, read afresh and row locked till the transaction ends."""
+    if not 0 < user_id <= MAX_ID:
+        return None
+    locked = select(User).where(User.id == user_id).with_for_update()
+    return db.session.scalars(locked.execution_options(populate_existing=True)).one_or_none()
+
+
+def _locked_admins() -> list[int]:
+    """Every administrator's id, their rows locked in id order (so that two
+    such transactions never wait for each other): who stays an administrator
+    is decided one transaction at a time."""
+    return list(
+        db.session.scalars(
+            select(User.id).where(User.is_admin == true()).order_by(User.id).with_for_update()
+        )
+    )
+
+
+# Administrators managing users.
+
+
+def list_users(*, limit: int, offset: int, q: str | None) -> tuple[list[User], int]:
+    """A page of users in id order, and how many match: those whose username or
+    email holds `q`, in any case (case-folded, as the keys are)."""
+    matching: list[ColumnElement[bool]] = []
+    if q:
+        key = name_key(q)
+        matching.append(
+            or_(
+                User.username_key.contains(key, autoescape=True),
+                User.email_key.contains(key, autoescape=True),
+            )
+        )
+    total = db.session.scalar(select(func.count()).select_from(User).where(*matching)) or 0
+    page = db.session.scalars(
+        select(User).where(*matching).order_by(User.id).limit(limit).offset(offset)
+    ).all()
+    return list(page), total
+
+
+def user_by_id(user_id: int) -> User:
+    user = db.session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    if user is None:
+        raise NotFound(f"No user has id {user_id}.")
+    return user
+
+
+def set_admin(caller_id: int, user_id: int, is_admin: bool) -> User:
+    """Make the user an administrator or no longer one; 409 when none would be left."""
+    with write_transaction(db.session):
+        admins = _locked_admins()
+        if caller_id not in admins:  # demoted by another administrator meanwhile
+            raise Forbidden(ONLY_ADMINS)
+        user = _locked_user(user_id)
+        if user is None:
+            raise NotFound(f"No user has id {user_id}.")
+        if not is_admin and admins == [user.id]:
+            raise no_admin_left()
+        user.is_admin = is_admin
     return user

@@ -17,17 +17,27 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
+# Column lengths that input is held to, case-folded: "ß" folds to "ss".
+USERNAME_LENGTH = 64
+EMAIL_LENGTH = 255
+LOGIN_KEY_LENGTH = 255  # a login's username, case-folded, as throttling counts it
+
 
 class User(db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
+    # An id is never given twice: orders keep only the number, and a past
+    # customer's history must not become a new one's. SQLite without
+    # AUTOINCREMENT hands the largest id out again once its row is deleted
+    # (PostgreSQL's sequences never go back).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
-    email: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str] = mapped_column(String(USERNAME_LENGTH))
+    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
     # The same names case-folded (in Python: SQLite's lower() knows only
     # ASCII): what uniqueness and look-ups go by.
-    username_key: Mapped[str] = mapped_column(String(64), unique=True)
-    email_key: Mapped[str] = mapped_column(String(255), unique=True)
+    username_key: Mapped[str] = mapped_column(String(USERNAME_LENGTH), unique=True)
+    email_key: Mapped[str] = mapped_column(String(EMAIL_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
@@ -65,6 +75,6 @@ class LoginFailure(db.Model):  # type: ignore[name-defined]
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username_key: Mapped[str] = mapped_column(String(255))
+    username_key: Mapped[str] = mapped_column(String(LOGIN_KEY_LENGTH))
     address: Mapped[str] = mapped_column(String(64))
     time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from servicekit.schemas import BaseSchema, FullMatch, UtcTime
+from servicekit.schemas import BaseSchema, FullMatch, UtcTime, WholeNumber
+
+from .domain import is_the_username, name_key
+from .models import EMAIL_LENGTH, LOGIN_KEY_LENGTH
 
 # The 10000 most used passwords, most used first: the head of the list Django
 # ships (django/contrib/auth/common-passwords.txt.gz, made by Royce Williams
@@ -26,18 +30,55 @@ def is_common_password(password: str) -> bool:
     return password.lower() in _common_passwords()
 
 
+class FoldedFits(validate.Validator):
+    """The value, case-folded as it is stored and compared, fits its column:
+    "ß" folds to "ss", so 128 of them need 256 characters."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def __call__(self, value: str) -> str:
+        if len(name_key(value)) > self.length:
+            raise ValidationError(
+                f"Too long once its case is folded: at most {self.length} characters."
+            )
+        return value
+
+
+def _not_only_spaces(password: str) -> None:
+    if not password.strip():
+        raise ValidationError("Must hold something besides spaces.")
+
+
+def _not_common(password: str) -> None:
+    if is_common_password(password):
+        raise ValidationError("Too common: one of the 10000 most used passwords.")
+
+
 USERNAME = FullMatch(r"^[A-Za-z0-9_.-]{3,64}$", error="3 to 64 of the characters A-Z a-z 0-9 _ . -")
 NAME = validate.Length(max=255)
+EMAIL = [validate.Length(max=EMAIL_LENGTH), FoldedFits(EMAIL_LENGTH)]
+# A new password (registration, a password change); not the username either,
+# which the schema or the domain checks, knowing it.
+NEW_PASSWORD: list[Callable[[str], Any]] = [
+    validate.Length(min=8, max=128),
+    _not_only_spaces,
+    _not_common,
+]
+NEW_PASSWORD_RULES = (
+    "8 to 128 characters, not only spaces; not the username, and not one of the "
+    "10000 most used passwords (whatever the case)."
+)
+# A password to check: any length a client may send, within reason.
+PASSWORD_TO_CHECK = validate.Length(max=1024)
 
 
 class RegisterIn(BaseSchema):
     username = fields.String(required=True, validate=USERNAME, metadata={"example": "ivan"})
-    email = fields.Email(
-        validate=validate.Length(max=255), metadata={"example": "ivan@example.com"}
-    )
+    email = fields.Email(validate=EMAIL, metadata={"example": "ivan@example.com"})
     mail = fields.Email(
         load_only=True,
-        validate=validate.Length(max=255),
+        validate=EMAIL,
         metadata={
             "description": "The original name of `email`, accepted as well.",
             "example": "ivan@example.com",
@@ -46,12 +87,8 @@ class RegisterIn(BaseSchema):
     password = fields.String(
         required=True,
         load_only=True,
-        validate=validate.Length(min=8, max=128),
-        metadata={
-            "description": "8 to 128 characters; not the username, and not one of the "
-            "10000 most used passwords (whatever the case).",
-            "example": "correct horse battery staple",
-        },
+        validate=NEW_PASSWORD,
+        metadata={"description": NEW_PASSWORD_RULES, "example": "correct horse battery staple"},
     )
     first_name = fields.String(
         load_default=None, allow_none=True, validate=NAME, metadata={"example": "Иван"}
@@ -67,10 +104,8 @@ class RegisterIn(BaseSchema):
         if not sent.get("email") and not sent.get("mail"):
             errors["email"] = ["Missing data for required field."]
         username, password = data.get("username"), data.get("password")
-        if username and password and username.lower() == password.lower():
+        if username and password and is_the_username(password, username):
             errors["password"] = ["Must not be the username."]
-        elif password and is_common_password(password):
-            errors["password"] = ["Too common: one of the 10000 most used passwords."]
         if errors:
             raise ValidationError(errors)
 
@@ -98,12 +133,15 @@ class ExistsOut(BaseSchema):
 
 class LoginIn(BaseSchema):
     username = fields.String(
-        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "ivan"}
+        required=True,
+        # Failed logins are counted by the case-folded username.
+        validate=[validate.Length(min=1, max=255), FoldedFits(LOGIN_KEY_LENGTH)],
+        metadata={"example": "ivan"},
     )
     password = fields.String(
         required=True,
         load_only=True,
-        validate=validate.Length(max=1024),
+        validate=PASSWORD_TO_CHECK,
         metadata={"example": "correct horse battery staple"},
     )
 
@@ -137,3 +175,102 @@ class UserOut(BaseSchema):
     is_admin = fields.Boolean(metadata={"example": False})
     time_registered = UtcTime()
     time_modified = UtcTime()
+
+
+class UserPatch(BaseSchema):
+    """PATCH /api/users/me: any of these; only those sent change."""
+
+    email = fields.Email(
+        validate=EMAIL,
+        metadata={
+            "description": "Taken by no one else, whatever the case.",
+            "example": "ivan.petrov@example.com",
+        },
+    )
+    first_name = fields.String(
+        allow_none=True,
+        validate=NAME,
+        metadata={"description": "Empty or null removes it.", "example": "Иван"},
+    )
+    last_name = fields.String(
+        allow_none=True,
+        validate=NAME,
+        metadata={"description": "Empty or null removes it.", "example": "Петров"},
+    )
+
+    @pre_load
+    def empty_name_is_none(self, data: Any, **kwargs: Any) -> Any:
+        if not hasattr(data, "get"):
+            return data
+        empty = {name: None for name in ("first_name", "last_name") if data.get(name) == ""}
+        return {**data, **empty} if empty else data
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def something_to_change(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        sent = original if hasattr(original, "keys") else {}
+        if not {"email", "first_name", "last_name"} & set(sent.keys()):
+            raise ValidationError(
+                {"body": ["Send at least one of email, first_name and last_name."]}
+            )
+
+
+class PasswordChangeIn(BaseSchema):
+    current_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=PASSWORD_TO_CHECK,
+        metadata={
+            "description": "The password now; a wrong one counts as a failed login.",
+            "example": "correct horse battery staple",
+        },
+    )
+    new_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=NEW_PASSWORD,
+        metadata={"description": NEW_PASSWORD_RULES, "example": "a new and longer passphrase"},
+    )
+
+
+class AccountDeletionIn(BaseSchema):
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=PASSWORD_TO_CHECK,
+        metadata={
+            "description": "The password, to be sure; a wrong one counts as a failed login.",
+            "example": "correct horse battery staple",
+        },
+    )
+
+
+MAX_PAGE = 1000
+MAX_OFFSET = 2**31 - 1  # what every database takes as a plain integer
+
+
+class UserListQuery(BaseSchema):
+    limit = WholeNumber(
+        load_default=100, validate=validate.Range(min=1, max=MAX_PAGE), metadata={"example": 100}
+    )
+    offset = WholeNumber(
+        load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET), metadata={"example": 0}
+    )
+    q = fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={
+            "description": "Keep the users whose username or email holds this, in any case.",
+            "example": "ivan",
+        },
+    )
+
+
+class AdminPatch(BaseSchema):
+    """PATCH /api/users/<id>: what an administrator changes about a user."""
+
+    is_admin = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "Make the user an administrator, or no longer one (never the last).",
+            "example": True,
+        },
+    )

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, request
 from marshmallow import fields
 
-from servicekit.apidocs import bearer_auth_doc, invalid_input_doc, problem_doc
+from servicekit.apidocs import bearer_auth_doc, invalid_input_doc, path_examples, problem_doc
 from servicekit.app import no_content
 from servicekit.auth import TOKEN_NOT_VALID, bearer_token
-from servicekit.errors import Conflict, NotFound, Unauthorized
+from servicekit.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from servicekit.output import ServiceBlueprint
 
 from . import Config, domain
 from .models import User
-from .schemas import ExistsOut, ExistsQuery, LoginIn, RegisterIn, TokenIn, TokenOut, UserOut
+from .schemas import (
+    AccountDeletionIn,
+    AdminPatch,
+    ExistsOut,
+    ExistsQuery,
+    LoginIn,
+    PasswordChangeIn,
+    RegisterIn,
+    TokenIn,
+    TokenOut,
+    UserListQuery,
+    UserOut,
+    UserPatch,
+)
 from .throttling import Limits, Quota, client_address
 
 bp = ServiceBlueprint(
@@ -96,6 +111,18 @@ RATE_LIMIT_HEADERS = {
         "schema": {"type": "string"},
     },
 }
+
+
+def _example_quota(*, remaining: int = 0, wait_seconds: int | None = None) -> Quota:
+    """Where a username stands, for the documents' examples, with users' default limits."""
+    limits = Limits(
+        Config.LOGIN_MAX_FAILURES,
+        Config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+        Config.LOGIN_WINDOW_SECONDS,
+    )
+    return Quota(limits, remaining=remaining, reset_seconds=540, wait_seconds=wait_seconds)
+
+
 LOGIN_ERRORS = {
     400: invalid_input_doc("password", "Missing data for required field."),
     401: {
@@ -109,18 +136,7 @@ LOGIN_ERRORS = {
         **problem_doc(
             "Too many failed logins of this username from this address (or from this "
             "address at all) within the window: the password was not checked.",
-            domain.TooManyFailures(
-                Quota(
-                    Limits(
-                        Config.LOGIN_MAX_FAILURES,
-                        Config.LOGIN_MAX_FAILURES_PER_ADDRESS,
-                        Config.LOGIN_WINDOW_SECONDS,
-                    ),
-                    remaining=0,
-                    reset_seconds=540,
-                    wait_seconds=540,
-                )
-            ),
+            domain.TooManyFailures(_example_quota(wait_seconds=540)),
         ),
         "headers": RATE_LIMIT_HEADERS,
     },
@@ -149,14 +165,8 @@ def login(credentials: dict[str, str]) -> tuple[dict[str, Any], int, dict[str, s
         credentials["username"],
         credentials["password"],
         ttl_seconds=config["TOKEN_TTL_SECONDS"],
-        address=client_address(
-            request.remote_addr, request.headers.get("X-Forwarded-For"), config["TRUSTED_PROXIES"]
-        ),
-        limits=Limits(
-            config["LOGIN_MAX_FAILURES"],
-            config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
-            config["LOGIN_WINDOW_SECONDS"],
-        ),
+        address=_client_address(),
+        limits=_login_limits(),
         wait_seconds=config["PASSWORD_WAIT_SECONDS"],
     )
     # A token is a secret: never cached.
@@ -194,6 +204,30 @@ def me() -> Any:
     return _token_user(token)
 
 
+def _client_address() -> str:
+    return client_address(
+        request.remote_addr,
+        request.headers.get("X-Forwarded-For"),
+        current_app.config["TRUSTED_PROXIES"],
+    )
+
+
+def _login_limits() -> Limits:
+    config = current_app.config
+    return Limits(
+        config["LOGIN_MAX_FAILURES"],
+        config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+        config["LOGIN_WINDOW_SECONDS"],
+    )
+
+
+def _password_check() -> domain.PasswordCheck:
+    """Where a password check comes from, and its limits: as a login's."""
+    return domain.PasswordCheck(
+        _client_address(), _login_limits(), current_app.config["PASSWORD_WAIT_SECONDS"]
+    )
+
+
 def _presented_token(body: dict[str, str]) -> str:
     token = bearer_token() or body.get("token")
     if not token:
@@ -206,3 +240,186 @@ def _token_user(token: str) -> Any:
     if user is None:
         raise Unauthorized(TOKEN_NOT_VALID)
     return user
+
+
+# A user's own account, and administrators managing users: the token is checked
+# here, in users' own database, before anything about the body is said.
+
+
+def with_caller(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Pass the token's user to the view as `caller`; 401 (documented) without
+    a valid token. Put it under the route and above `input` and `doc`."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return view(*args, caller=_caller(), **kwargs)
+
+    return TAKES_TOKEN(wrapper)
+
+
+def with_admin_caller(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Like `with_caller`, and 403 (documented too) unless the caller is an administrator."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        caller = _caller()
+        if not caller.is_admin:
+            raise Forbidden(domain.ONLY_ADMINS)
+        return view(*args, caller=caller, **kwargs)
+
+    return bearer_auth_doc({**TOKEN_WILL_NOT_DO, 403: ONLY_ADMINS_DOC})(wrapper)
+
+
+def _caller() -> Any:
+    token = bearer_token()
+    if token is None:
+        raise Unauthorized()
+    return _token_user(token)
+
+
+ONLY_ADMINS_DOC = problem_doc("The caller is not an administrator.", Forbidden(domain.ONLY_ADMINS))
+EMAIL_TAKEN = problem_doc(
+    "The email is someone else's (whatever the case).",
+    Conflict("Already taken: email.", errors={"email": ["Already taken."]}),
+)
+THROTTLED = LOGIN_ERRORS[429]
+WRONG_PASSWORD_HEADERS = {"headers": RATE_LIMIT_HEADERS}
+NO_SUCH_USER = problem_doc("No user has this id.", NotFound("No user has id 7."))
+USER_ID_IN_PATH = path_examples(user_id=1)
+
+
+@bp.patch("/me")
+@with_caller
+@bp.input(UserPatch, location="json_or_form", arg_name="fields")
+@bp.output(UserOut, description="The caller, as they are now.")
+@bp.doc(
+    responses={
+        400: problem_doc(
+            "Invalid input, or nothing to change.",
+            ValidationFailed({"email": ["Not a valid email address."]}),
+            ValidationFailed({"body": ["Send at least one of email, first_name and last_name."]}),
+        ),
+        409: EMAIL_TAKEN,
+    }
+)
+def change_me(fields: dict[str, Any], caller: Any) -> User:
+    """Change your own email and names: only the fields sent change; an empty or
+    null name removes it."""
+    return domain.change_details(caller.id, fields)
+
+
+@bp.put("/me/password")
+@with_caller
+@bp.input(PasswordChangeIn, location="json_or_form", arg_name="passwords")
+@bp.output(
+    {},
+    status_code=204,
+    description="The password is changed; every other token of "
+    "yours is revoked, the one presented still works.",
+)
+@bp.doc(
+    responses={
+        400: {
+            **problem_doc(
+                "Invalid input, or a wrong current password (counted as a failed login).",
+                domain.WrongPassword("current_password", _example_quota(remaining=9)),
+                ValidationFailed(
+                    {"new_password": ["Too common: one of the 10000 most used passwords."]}
+                ),
+            ),
+            **WRONG_PASSWORD_HEADERS,
+        },
+        429: THROTTLED,
+        503: PASSWORDS_BUSY,
+    }
+)
+def change_my_password(passwords: dict[str, str], caller: Any) -> Response:
+    """Change your own password, given the current one."""
+    domain.change_password(
+        caller,
+        _presented_token({}),
+        passwords["current_password"],
+        passwords["new_password"],
+        _password_check(),
+    )
+    return no_content()
+
+
+@bp.delete("/me")
+@with_caller
+@bp.input(AccountDeletionIn, location="json_or_form", arg_name="body")
+@bp.output(
+    {},
+    status_code=204,
+    description="You and your tokens are gone; your username and email are free again.",
+)
+@bp.doc(
+    responses={
+        400: {
+            **problem_doc(
+                "Invalid input, or a wrong password (counted as a failed login).",
+                domain.WrongPassword("password", _example_quota(remaining=9)),
+            ),
+            **WRONG_PASSWORD_HEADERS,
+        },
+        409: problem_doc(
+            "You are the last administrator.",
+            domain.last_admin_leaving(),
+        ),
+        429: THROTTLED,
+        503: PASSWORDS_BUSY,
+    }
+)
+def delete_me(body: dict[str, str], caller: Any) -> Response:
+    """Delete your own account, given your password."""
+    domain.delete_account(caller, body["password"], _password_check())
+    return no_content()
+
+
+@bp.get("/")
+@with_admin_caller
+@bp.input(UserListQuery, location="query", arg_name="query")
+@bp.output(
+    UserOut(many=True),
+    description="A page of users in id order.",
+    headers={"X-Total-Count": fields.Integer(metadata={"description": "Matches on all pages."})},
+)
+@bp.doc(
+    responses={
+        400: invalid_input_doc(
+            "limit", "Must be greater than or equal to 1 and less than or equal to 1000."
+        )
+    }
+)
+def list_users(query: dict[str, Any], caller: Any) -> tuple[list[User], int, dict[str, str]]:
+    """List the users, a page at a time, or those whose username or email holds
+    `q` (administrators only)."""
+    users, total = domain.list_users(limit=query["limit"], offset=query["offset"], q=query.get("q"))
+    return users, 200, {"X-Total-Count": str(total)}
+
+
+@bp.get("/<int:user_id>")
+@with_admin_caller
+@bp.output(UserOut, description="The user.")
+@bp.doc(responses={404: NO_SUCH_USER}, extensions=USER_ID_IN_PATH)
+def get_user(user_id: int, caller: Any) -> User:
+    """One user by id (administrators only)."""
+    return domain.user_by_id(user_id)
+
+
+@bp.patch("/<int:user_id>")
+@with_admin_caller
+@bp.input(AdminPatch, location="json_or_form", arg_name="fields")
+@bp.output(UserOut, description="The user, as they are now.")
+@bp.doc(
+    responses={
+        400: invalid_input_doc("is_admin", "Missing data for required field."),
+        404: NO_SUCH_USER,
+        409: problem_doc("No administrator would be left.", domain.no_admin_left()),
+    },
+    extensions=USER_ID_IN_PATH,
+)
+def change_user(user_id: int, fields: dict[str, Any], caller: Any) -> User:
+    """Make a user an administrator, or no longer one (administrators only); never
+    the last administrator."""
+    return domain.set_admin(caller.id, user_id, fields["is_admin"])
