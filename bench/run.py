@@ -9,6 +9,7 @@ its share of it, with the CPU time the services spent per request.
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import re
@@ -316,9 +317,29 @@ def parse_wrk(scenario: Scenario, connections: int, output: str) -> tuple[Result
     ), int(count.group(1)) if count else 0
 
 
-def run(settings: Settings) -> list[Result]:
+def missing_tools() -> list[str]:
+    """What the benchmark needs that is not installed, each with how to install it:
+    wrk, and gunicorn, which runs two of the ceilings (a development tool:
+    requirements.txt alone lacks it)."""
+    missing = []
     if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed: apt-get install wrk")
+        missing.append("wrk (apt-get install wrk)")
+    if not importable("gunicorn"):
+        missing.append(
+            f"gunicorn ({Path(sys.executable).parent / 'pip'} install -r requirements-dev.txt)"
+        )
+    return missing
+
+
+def importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def run(settings: Settings) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
         folder = Path(tmp)
@@ -403,6 +424,9 @@ def machine_description(settings: Settings) -> str:
 
 
 def main(settings: Settings, record: Path | None = None) -> None:
+    missing = missing_tools()
+    if missing:
+        raise SystemExit(f"inv bench needs what is not installed: {'; '.join(missing)}")
     print(HEADER)
     results = run(settings)
     print()
