@@ -109,6 +109,45 @@ class ShopApi:
             f"{self.users_url}/api/users/me", headers=bearer(token), timeout=TIMEOUT
         )
 
+    def change_me(self, token: str, **fields: Any) -> requests.Response:
+        return requests.patch(
+            f"{self.users_url}/api/users/me", json=fields, headers=bearer(token), timeout=TIMEOUT
+        )
+
+    def change_password(self, token: str, new: str, current: str = PASSWORD) -> requests.Response:
+        return requests.put(
+            f"{self.users_url}/api/users/me/password",
+            json={"current_password": current, "new_password": new},
+            headers=bearer(token),
+            timeout=TIMEOUT,
+        )
+
+    def delete_me(self, token: str, password: str = PASSWORD) -> requests.Response:
+        return requests.delete(
+            f"{self.users_url}/api/users/me",
+            json={"password": password},
+            headers=bearer(token),
+            timeout=TIMEOUT,
+        )
+
+    def list_users(self, token: str, params: Any = None) -> requests.Response:
+        return requests.get(
+            f"{self.users_url}/api/users/", params=params, headers=bearer(token), timeout=TIMEOUT
+        )
+
+    def user(self, token: str, user_id: Any) -> requests.Response:
+        return requests.get(
+            f"{self.users_url}/api/users/{user_id}", headers=bearer(token), timeout=TIMEOUT
+        )
+
+    def set_admin(self, token: str, user_id: Any, is_admin: Any) -> requests.Response:
+        return requests.patch(
+            f"{self.users_url}/api/users/{user_id}",
+            json={"is_admin": is_admin},
+            headers=bearer(token),
+            timeout=TIMEOUT,
+        )
+
     # beers
 
     def create_beer(
@@ -179,6 +218,18 @@ class ShopApi:
             timeout=TIMEOUT,
         )
 
+    def set_quantity(
+        self, token: str, sku: str, quantity: Any, *, key: str | None = None
+    ) -> requests.Response:
+        """Set the open order's line of a beer to exactly `quantity`."""
+        headers = {**bearer(token), **({"Idempotency-Key": key} if key else {})}
+        return requests.put(
+            f"{self.orders_url}/api/orders/current/beers/{sku}",
+            json={"quantity": quantity},
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+
     def current_order(self, token: str) -> requests.Response:
         return requests.get(
             f"{self.orders_url}/api/orders/current", headers=bearer(token), timeout=TIMEOUT
@@ -190,9 +241,9 @@ class ShopApi:
         body: dict[str, Any] = response.json()
         return body
 
-    def order_history(self, token: str) -> requests.Response:
+    def order_history(self, token: str, params: Any = None) -> requests.Response:
         return requests.get(
-            f"{self.orders_url}/api/orders/", headers=bearer(token), timeout=TIMEOUT
+            f"{self.orders_url}/api/orders/", params=params, headers=bearer(token), timeout=TIMEOUT
         )
 
     def order(self, token: str, order_id: Any) -> requests.Response:
@@ -200,7 +251,8 @@ class ShopApi:
             f"{self.orders_url}/api/orders/{order_id}", headers=bearer(token), timeout=TIMEOUT
         )
 
-    def checkout(self, token: str) -> requests.Response:
+    def checkout(self, token: str, *, key: str | None = None) -> requests.Response:
+        headers = {**bearer(token), **({"Idempotency-Key": key} if key else {})}
         return requests.post(
-            f"{self.orders_url}/api/orders/checkout", headers=bearer(token), timeout=TIMEOUT
+            f"{self.orders_url}/api/orders/checkout", headers=headers, timeout=TIMEOUT
         )

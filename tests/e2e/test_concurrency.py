@@ -137,3 +137,82 @@ def test_adds_racing_a_checkout_land_in_the_closed_order_or_the_next_one(
     for order in closed:
         (line,) = order["beers"]
         assert Decimal(order["total"]) == Decimal("1.50") * line["quantity"]
+
+
+def test_concurrent_sets_of_one_line_leave_one_of_them_never_a_sum(
+    api: ShopApi, admin_token: str
+) -> None:
+    sku = api.new_beer(admin_token)
+    customer = api.new_customer()
+    api.add_to_order(customer.token, sku, 50)
+
+    answers = all_at_once(
+        THREADS,
+        lambda session, index: session.put(
+            f"{api.orders_url}/api/orders/current/beers/{sku}",
+            json={"quantity": index + 1},
+            headers=bearer(customer.token),
+            timeout=TIMEOUT,
+        ),
+    )
+
+    assert [answer.status_code for answer in answers] == [200] * THREADS
+    # Each set answers the order as it left it: its own quantity, nothing added.
+    shown = [answer.json()["beers"][0]["quantity"] for answer in answers]
+    assert shown == list(range(1, THREADS + 1))
+    orders = api.order_history(customer.token).json()
+    assert [order["is_open"] for order in orders] == [True]
+    ((line_sku, final),) = [(line["sku"], line["quantity"]) for line in orders[0]["beers"]]
+    assert line_sku == sku
+    assert final in shown  # the last set to commit, whichever it was
+    assert api.set_quantity(customer.token, sku, 7).json()["beers"][0]["quantity"] == 7
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_a_price_change_racing_sets_and_a_checkout_never_charges_a_price_not_shown(
+    api: ShopApi, admin_token: str, round_: int
+) -> None:
+    sku = api.new_beer(admin_token, price="1.00")
+    customer = api.new_customer()
+    api.set_quantity(customer.token, sku, 1)
+
+    def act(session: requests.Session, index: int) -> requests.Response:
+        if index == 0:
+            return session.put(
+                f"{api.beers_url}/api/beers/{sku}",
+                json={"name": "Test lager", "price": "2.00"},
+                headers=bearer(admin_token),
+                timeout=TIMEOUT,
+            )
+        if index == 1:
+            return session.post(
+                f"{api.orders_url}/api/orders/checkout",
+                headers=bearer(customer.token),
+                timeout=TIMEOUT,
+            )
+        return session.put(
+            f"{api.orders_url}/api/orders/current/beers/{sku}",
+            json={"quantity": 2},
+            headers=bearer(customer.token),
+            timeout=TIMEOUT,
+        )
+
+    repriced, checkout, *sets = all_at_once(6, act)
+
+    assert repriced.status_code == 200, repriced.text
+    assert [answer.status_code for answer in sets] == [200] * len(sets)
+    shown = {Decimal("1.00")} | {
+        Decimal(line["unit_price"]) for answer in sets for line in answer.json()["beers"]
+    }
+    if checkout.status_code == 200:
+        (line,) = checkout.json()["beers"]
+        assert Decimal(line["unit_price"]) in shown
+        assert Decimal(checkout.json()["total"]) == Decimal(line["unit_price"]) * line["quantity"]
+    else:
+        problem = checkout.json()
+        assert checkout.status_code == 409, problem
+        if "changed" in problem:
+            assert problem["changed"] == [{"sku": sku, "unit_price": "1.00", "price": "2.00"}]
+    for order in api.order_history(customer.token).json():
+        for line in order["beers"]:
+            assert Decimal(line["line_total"]) == Decimal(line["unit_price"]) * line["quantity"]

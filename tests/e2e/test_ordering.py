@@ -7,6 +7,8 @@ import re
 import pytest
 import requests
 
+from tests.problems import assert_problem
+
 from .api_client import TIMEOUT, ShopApi, assert_utc_time, bearer, encoded, unique
 
 pytestmark = pytest.mark.e2e
@@ -223,3 +225,128 @@ def test_the_orders_collection_answers_with_and_without_a_trailing_slash(api: Sh
         )
         assert response.status_code == 200, path
         assert response.json() == []
+
+
+def test_setting_a_line_opens_an_order_and_sets_exactly_that_many(
+    api: ShopApi, admin_token: str
+) -> None:
+    sku = api.new_beer(admin_token, price="1.19", name="Бургаско")
+    customer = api.new_customer()
+
+    first = api.set_quantity(customer.token, sku, 4)
+    again = api.set_quantity(customer.token, sku, 4)
+
+    assert first.status_code == again.status_code == 200, first.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["beers"] == [
+        {"sku": sku, "name": "Бургаско", "quantity": 4, "unit_price": "1.19", "line_total": "4.76"}
+    ]
+    assert again.json()["total"] == "4.76"
+
+
+def test_setting_a_line_replaces_what_adds_made_of_it_at_the_price_now(
+    api: ShopApi, admin_token: str
+) -> None:
+    sku = api.new_beer(admin_token, price="1.50")
+    customer = api.new_customer()
+    api.add_to_order(customer.token, sku, 7)
+    api.replace_beer(admin_token, sku, price="1.60")
+
+    response = api.set_quantity(customer.token, sku, 2)
+
+    assert response.status_code == 200, response.text
+    (line,) = response.json()["beers"]
+    assert (line["quantity"], line["unit_price"], line["line_total"]) == (2, "1.60", "3.20")
+
+
+@pytest.mark.parametrize("quantity", [0, 100001, "two"])
+def test_setting_a_bad_quantity_is_400_naming_it(
+    api: ShopApi, admin_token: str, quantity: object
+) -> None:
+    sku = api.new_beer(admin_token)
+    customer = api.new_customer()
+
+    problem = assert_problem(api.set_quantity(customer.token, sku, quantity), 400)
+
+    assert list(problem["errors"]) == ["quantity"]
+    assert api.order_history(customer.token).json() == []
+
+
+def test_setting_a_line_of_a_beer_not_in_the_catalogue_is_404(api: ShopApi) -> None:
+    customer = api.new_customer()
+
+    assert_problem(api.set_quantity(customer.token, unique("sku"), 1), 404)
+    assert api.order_history(customer.token).json() == []
+
+
+def test_a_retried_set_with_its_key_is_replayed(api: ShopApi, admin_token: str) -> None:
+    sku = api.new_beer(admin_token)
+    customer = api.new_customer()
+    key = unique("set")
+
+    first = api.set_quantity(customer.token, sku, 3, key=key)
+    again = api.set_quantity(customer.token, sku, 3, key=key)
+
+    assert again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert_problem(api.set_quantity(customer.token, sku, 4, key=key), 422)
+
+
+def test_the_order_history_comes_a_page_at_a_time_with_the_total_count(
+    api: ShopApi, admin_token: str
+) -> None:
+    sku = api.new_beer(admin_token)
+    customer = api.new_customer()
+    ids = []
+    for _ in range(4):
+        api.add_to_order(customer.token, sku, 1)
+        ids.append(api.checkout(customer.token).json()["id"])
+    ids.append(api.add_to_order(customer.token, sku, 1).json()["id"])
+
+    pages = [api.order_history(customer.token, {"limit": 2, "offset": o}) for o in (0, 2, 4, 6)]
+
+    assert [[order["id"] for order in page.json()] for page in pages] == [
+        ids[0:2],
+        ids[2:4],
+        ids[4:5],
+        [],
+    ]
+    assert {page.headers["X-Total-Count"] for page in pages} == {"5"}
+    assert api.order_history(customer.token).headers["X-Total-Count"] == "5"
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"offset": -1}])
+def test_a_bad_page_of_the_order_history_is_400(api: ShopApi, params: dict[str, int]) -> None:
+    customer = api.new_customer()
+    problem = assert_problem(api.order_history(customer.token, params), 400)
+    assert list(problem["errors"]) == list(params)
+
+
+def test_an_administrator_reads_and_lists_another_users_orders(
+    api: ShopApi, admin_token: str
+) -> None:
+    sku = api.new_beer(admin_token)
+    customer = api.new_customer()
+    api.add_to_order(customer.token, sku, 2)
+    closed = api.checkout(customer.token).json()
+    still_open = api.add_to_order(customer.token, sku, 1).json()
+
+    read = api.order(admin_token, closed["id"])
+    listed = api.order_history(admin_token, {"user_id": customer.id, "limit": 1, "offset": 1})
+
+    assert read.status_code == 200, read.text
+    assert read.json() == closed
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == [still_open]
+    assert listed.headers["X-Total-Count"] == "2"
+
+
+def test_anyone_but_an_administrator_sending_user_id_is_403(api: ShopApi, admin_token: str) -> None:
+    sku = api.new_beer(admin_token)
+    customer, other = api.new_customer(), api.new_customer()
+    order_id = api.add_to_order(other.token, sku, 1).json()["id"]
+
+    for user_id in (other.id, customer.id):
+        response = api.order_history(customer.token, {"user_id": user_id})
+        assert_problem(response, 403)
+    assert_problem(api.order(customer.token, order_id), 404)
