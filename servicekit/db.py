@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +42,14 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 SQLITE_BEGIN = "sqlite_begin"  # execution option: how a SQLite transaction begins
+# How long a write waits on SQLite for its worker's turn, and then again for
+# the database's write lock (another worker's, an operator's open
+# transaction): past either, the database counts as unavailable (503).
+WRITE_WAIT_SECONDS = 5.0
+# One writer at a time per worker and SQLite database (tune_sqlite makes it).
+# The others wait here without a pooled connection, so reads always find one:
+# writers waiting on the lock once held the whole pool, and reads failed too.
+_write_turns: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def utcnow() -> datetime:
@@ -91,7 +101,9 @@ def tune_sqlite(engine: Engine) -> None:
     """Let several worker processes share one SQLite file safely.
 
     WAL lets readers run beside the one writer; the busy timeout makes a writer
-    wait its turn instead of failing. pysqlite's own implicit BEGIN is switched
+    wait its turn instead of failing (up to WRITE_WAIT_SECONDS; in a worker,
+    writers take turns before they take a connection: `write_turn`).
+    pysqlite's own implicit BEGIN is switched
     off so that a write transaction can start with BEGIN IMMEDIATE (see
     `write_transaction` and `writing`): it takes the write lock before its first
     read, so it can never find its snapshot stale halfway through and fail as
@@ -99,6 +111,7 @@ def tune_sqlite(engine: Engine) -> None:
     """
     if engine.dialect.name != "sqlite":
         return
+    _write_turns[engine] = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def set_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -106,7 +119,7 @@ def tune_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(WRITE_WAIT_SECONDS * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -130,14 +143,33 @@ def write_transaction(session: Session | scoped_session[Any]) -> Iterator[None]:
     if real.new or real.dirty or real.deleted:
         raise RuntimeError("changes were made outside a write transaction")
     if real.in_transaction():
-        real.commit()
-    real.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+        real.commit()  # (and its connection goes back to the pool while we wait)
+    with write_turn(real.get_bind()):
+        real.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+        try:
+            yield
+            real.commit()
+        except BaseException:
+            real.rollback()
+            raise
+
+
+@contextmanager
+def write_turn(bind: Engine | Connection) -> Iterator[None]:
+    """This worker's turn to write to its SQLite database, waited for at most
+    WRITE_WAIT_SECONDS (then sqlalchemy's TimeoutError: a 503). Nothing to wait
+    for elsewhere: PostgreSQL has row locks."""
+    engine = bind.engine
+    turn = _write_turns.get(engine)
+    if turn is None:
+        yield
+        return
+    if not turn.acquire(timeout=WRITE_WAIT_SECONDS):
+        raise exc.TimeoutError(f"no turn to write within {WRITE_WAIT_SECONDS:g} s")
     try:
         yield
-        real.commit()
-    except BaseException:
-        real.rollback()
-        raise
+    finally:
+        turn.release()
 
 
 class Query:
@@ -236,8 +268,9 @@ def read(
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """A write transaction on a connection of its own, outside the ORM session:
-    committed at the end, rolled back on error (BEGIN IMMEDIATE on SQLite)."""
-    with engine.connect() as connection:
+    committed at the end, rolled back on error (BEGIN IMMEDIATE on SQLite,
+    once it is this worker's turn to write)."""
+    with write_turn(engine), engine.connect() as connection:
         connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
         with connection.begin():
             yield connection
