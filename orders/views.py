@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from servicekit.app import no_content
 from servicekit.auth import with_user
 from servicekit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from servicekit.output import ServiceBlueprint
+from servicekit.schemas import SKU_PATTERN
 from servicekit.upstream import RemoteUser
 
 from . import domain
@@ -63,6 +65,7 @@ NOT_IN_CATALOGUE = problem_doc(
     "The SKU is not in the catalogue.",
     NotFound("No beer has SKU 999999.", errors={"sku": ["Not in the catalogue."]}),
 )
+VALID_SKU = re.compile(SKU_PATTERN)
 ONLY_ADMINS_LIST_OTHERS = "Only administrators may list another user's orders (user_id)."
 
 
@@ -72,8 +75,9 @@ def beers_client() -> BeersClient:
 
 
 def catalogue_beer(sku: str) -> CatalogueBeer:
-    """The beer with this SKU as the catalogue has it now; 404 when it has none."""
-    beer = beers_client().beer(sku)
+    """The beer with this SKU as the catalogue has it now; 404 when it has none
+    (without asking beers when no SKU can be spelt so, as in a path)."""
+    beer = beers_client().beer(sku) if VALID_SKU.fullmatch(sku) else None
     if beer is None:
         raise NotFound(f"No beer has SKU {sku}.", errors={"sku": ["Not in the catalogue."]})
     return beer

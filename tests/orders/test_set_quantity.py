@@ -178,3 +178,13 @@ def test_a_set_line_is_checked_out_at_its_price(client: FlaskClient) -> None:
 
     assert response.status_code == 200
     assert response.json["total"] == "6.76"
+
+
+@pytest.mark.parametrize("sku", ["a" * 65, "..", "bad%20sku", "x" * 5000])
+def test_a_sku_no_beer_can_have_is_a_404_without_asking_beers(
+    app: APIFlask, client: FlaskClient, beers: FakeBeersClient, sku: str
+) -> None:
+    beers.down = True  # were it asked, the answer would be a 503
+
+    assert_problem(set_line(client, sku, 1), 404)
+    assert rows(app, Order) == 0
