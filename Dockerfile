@@ -1,8 +1,8 @@
 # One image for all three services; the command chooses which one runs:
-#   docker run beers-shop users serve --host 0.0.0.0 --port 5001
+#   docker run beers-shop:1.0.0 users serve --host 0.0.0.0 --port 5001
 # The base image is a build argument, so a mirror or a local stand-in can take
 # the official image's place:
-#   docker build --build-arg PYTHON_IMAGE=registry.example/python:3.11-slim -t beers-shop .
+#   docker build --build-arg PYTHON_IMAGE=registry.example/python:3.11-slim -t beers-shop:1.0.0 .
 ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim
 FROM ${PYTHON_IMAGE}
 
