@@ -3,81 +3,30 @@ three containers of one pod, each with its own SQLite database inside its
 container, reaching each other at the pod's localhost; the host talks to them
 over HTTP through ports published on 127.0.0.1.
 
-`pytest -m container tests/container` (CI does). The base image is the
-Dockerfile's default, or `PYTHON_IMAGE`; where podman's store lacks it and
-../shared/tools/standin-python-image exists, that script builds a stand-in
-first. Skipped where podman is missing, unless CONTAINER_TEST_REQUIRED=1.
+`pytest -m container tests/container` (CI does); conftest.py builds the image.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
 from servicekit.launcher import answers_ready, free_port, wait_for
+from tests.container.podman import ULIMITS, Podman
 
 pytestmark = pytest.mark.container
 
-ROOT = Path(__file__).resolve().parents[2]
-STANDIN_SCRIPT = ROOT.parent / "shared" / "tools" / "standin-python-image"
-IMAGE = "localhost/shop:container-test"
 SERVICES = {"users": 5001, "beers": 5002, "orders": 5003}
 WORKERS = 2  # as compose.yaml runs them
 SHOP_UID = "10001"
 
 # Every wait is bounded (seconds).
-STANDIN_TIMEOUT = 1200
-BUILD_TIMEOUT = 1200
-COMMAND_TIMEOUT = 120
 READY_TIMEOUT = 90
 HTTP_TIMEOUT = 10
-
-# Machines like CI's forbid raising limits, and podman would raise them to the
-# host's maximum: every container gets these instead. `podman pod create` has no
-# --ulimit for the pod's infra container, so a containers.conf of our own sets
-# them (and the runtime) for all of them.
-ULIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=1024:1024"]
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nofile=4096:4096", "nproc=1024:1024"]
-
-[engine]
-runtime = "runc"
-"""
-
-
-class Podman:
-    """podman with this machine's flags, every call bounded in time."""
-
-    def __init__(self, conf: Path) -> None:
-        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-
-    def __call__(
-        self, *args: str, timeout: float = COMMAND_TIMEOUT, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["podman", "--runtime", "runc", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            pytest.fail(
-                f"podman {' '.join(args)} exited with {result.returncode}:\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-            )
-        return result
 
 
 @dataclass(frozen=True)
@@ -87,52 +36,6 @@ class Shop:
 
     def container(self, service: str) -> str:
         return f"{self.pod}-{service}"
-
-
-def default_python_image() -> str:
-    """The Dockerfile's default base image (its `ARG PYTHON_IMAGE=`)."""
-    match = re.search(r"^ARG PYTHON_IMAGE=(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
-    assert match, "the Dockerfile names no default PYTHON_IMAGE"
-    return match.group(1)
-
-
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
-    if shutil.which("podman") is None:
-        reason = "no container engine: podman is not on PATH (apt-get install podman runc)"
-        if os.environ.get("CONTAINER_TEST_REQUIRED") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    conf = tmp_path_factory.mktemp("podman") / "containers.conf"
-    conf.write_text(CONTAINERS_CONF)
-    return Podman(conf)
-
-
-@pytest.fixture(scope="module")
-def image(podman: Podman) -> str:
-    """The shop's image, built from the repository (podman reuses cached layers)."""
-    base = os.environ.get("PYTHON_IMAGE") or default_python_image()
-    if podman("image", "exists", base, check=False).returncode != 0 and STANDIN_SCRIPT.exists():
-        standin = subprocess.run(
-            [str(STANDIN_SCRIPT), base],
-            env=podman.env,
-            capture_output=True,
-            text=True,
-            timeout=STANDIN_TIMEOUT,
-            check=False,
-        )
-        assert standin.returncode == 0, f"{STANDIN_SCRIPT}:\n{standin.stdout}\n{standin.stderr}"
-    podman(
-        "build",
-        *ULIMITS,
-        "--build-arg",
-        f"PYTHON_IMAGE={base}",
-        "--tag",
-        IMAGE,
-        str(ROOT),
-        timeout=BUILD_TIMEOUT,
-    )
-    return IMAGE
 
 
 def container_logs(podman: Podman, shop: Shop) -> str:
