@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import weakref
@@ -112,6 +113,8 @@ def tune_sqlite(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         return
     _write_turns[engine] = threading.Lock()
+    if engine.url.database and engine.url.database != ":memory:":
+        stay_with_the_file_opened(engine, engine.url.database)
 
     @event.listens_for(engine, "connect")
     def set_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -129,6 +132,43 @@ def tune_sqlite(engine: Engine) -> None:
         # and a request that only reads costs two statements fewer.
         if connection.get_execution_options().get(SQLITE_BEGIN) == "IMMEDIATE":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+FileIdentity = tuple[int, int]  # a file's device and inode
+
+
+def stay_with_the_file_opened(engine: Engine, path: str) -> None:
+    """Use only the SQLite file the engine first opened at `path`. Deleted or
+    replaced while serving, a connection to it would go on writing into an
+    unlinked file (or a new one would create an empty database there): each
+    checkout compares the file at `path` with the one opened, and a stale
+    connection is dropped; a new one is refused as the database being
+    unavailable (503, and /ready 503) until the service is restarted."""
+    opened: list[FileIdentity] = []
+
+    def identity() -> FileIdentity | None:
+        try:
+            found = os.stat(path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    @event.listens_for(engine, "do_connect")
+    def refuse_another_file(dialect: Dialect, record: Any, cargs: Any, cparams: Any) -> None:
+        if opened and identity() != opened[0]:
+            raise dialect.loaded_dbapi.OperationalError(
+                f"{path} is no longer the database file this service opened (deleted or replaced)"
+            )
+
+    @event.listens_for(engine, "connect")
+    def remember_the_file(dbapi_connection: Any, record: Any) -> None:
+        if not opened and (found := identity()) is not None:
+            opened.append(found)
+
+    @event.listens_for(engine, "checkout")
+    def still_the_same_file(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if opened and identity() != opened[0]:
+            raise exc.DisconnectionError("the database file was deleted or replaced")
 
 
 @contextmanager

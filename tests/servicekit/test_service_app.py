@@ -1,6 +1,10 @@
 """What every service has in common, checked on the beers app."""
 
+import os
+import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -8,11 +12,12 @@ import pytest
 import sqlalchemy
 from apiflask import APIFlask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
 import beers.domain
 from beers import create_app
 from beers.models import db
-from tests.databases import fresh_app
+from tests.databases import POSTGRES_URL, fresh_app
 from tests.fakes import FakeUsersClient
 from tests.metrics import samples
 from tests.problems import assert_problem
@@ -110,6 +115,36 @@ def test_ready_is_a_503_when_the_database_does_not_answer(tmp_path: Path) -> Non
     response = app.test_client().get("/ready")
     assert_problem(response, 503)
     assert app.test_client().get("/health").status_code == 200
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="a SQLite file")
+@pytest.mark.parametrize("change", ["deleted", "replaced"])
+def test_a_database_file_deleted_or_replaced_while_serving_is_not_ready_and_takes_no_writes(
+    app: APIFlask, client: FlaskClient, tmp_path: Path, change: str
+) -> None:
+    assert client.get("/api/beers/").status_code == 200  # connections on the file opened
+    path = Path(make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database or "")
+    if change == "deleted":
+        path.unlink()
+    else:  # a copy moved in over it, as a restored backup would be
+        shutil.copy(path, tmp_path / "restored.db")
+        os.replace(tmp_path / "restored.db", path)
+
+    ready = client.get("/ready")
+    added = client.post(
+        "/api/beers/",
+        json={"sku": "777", "name": "Шуменско", "price": "1.10"},
+        headers={"Authorization": "admin-token"},
+    )
+
+    assert_problem(ready, 503)
+    assert assert_problem(added, 503)["service"] == "beers-database"
+    assert client.get("/health").status_code == 200
+    if change == "deleted":
+        assert not path.exists()  # no empty database made in its place either
+    else:
+        with closing(sqlite3.connect(path)) as replaced:
+            assert replaced.execute("SELECT count(*) FROM beers").fetchone() == (0,)
 
 
 def test_metrics_count_requests_by_endpoint_and_status(client: FlaskClient) -> None:
