@@ -283,6 +283,8 @@ def test_the_beers_examples_are_what_beers_answers(
     "method, path, request_kwargs",
     [
         ("get", "/api/orders", {}),
+        ("get", "/api/orders", {"query_string": {"limit": "0"}, "headers": ALICE}),
+        ("get", "/api/orders", {"query_string": {"user_id": "3"}, "headers": ALICE}),
         ("put", "/api/orders/current", {"json": {"sku": "999999"}, "headers": ALICE}),
         ("put", "/api/orders/current", {"json": {"sku": "1", "quantity": 0}, "headers": ALICE}),
         ("delete", "/api/orders/current", {"headers": ALICE}),
@@ -293,6 +295,9 @@ def test_the_beers_examples_are_what_beers_answers(
             {"headers": {**ALICE, "Idempotency-Key": "ключ"}},
         ),
         ("get", "/api/orders/{order_id}", {"headers": ALICE}),
+        ("get", "/api/orders/{order_id}", {"headers": ADMIN}),
+        ("put", "/api/orders/current/beers/{sku}", {"json": {"quantity": 1}, "headers": ALICE}),
+        ("put", "/api/orders/current/beers/{sku}", {"json": {"quantity": 0}, "headers": ALICE}),
     ],
 )
 def test_the_orders_examples_are_what_orders_answers(
