@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from werkzeug.test import TestResponse
 import beers
 import orders
 import users
+import users.domain
 from beers.domain import seed_demo_catalogue
 from servicekit import apidocs
 from servicekit.apidocs import SPEC_PATH, problem_doc
@@ -42,6 +44,10 @@ Documents = dict[str, dict[str, Any]]
 PYTHON_ONLY = re.compile(r"\\[AZz]|\(\?P|\(\?#|\(\?[aiLmsux]+[):]|\*\+|\+\+|\?\+")
 ADMIN = {"Authorization": "Bearer admin-token"}
 ALICE = {"Authorization": "Bearer alice-token"}
+BOSS = {"Authorization": "Bearer boss-token"}  # users' only administrator in users_client
+IVAN = {"Authorization": "Bearer ivan-token"}  # a customer there
+BOSS_PASSWORD = "the boss's own passphrase"
+IVANS_PASSWORD = "ivan's own passphrase"
 
 
 @pytest.fixture(scope="module")
@@ -221,12 +227,31 @@ def orders_client(tmp_path: Path) -> Iterator[FlaskClient]:
 
 @pytest.fixture
 def users_client(tmp_path: Path) -> Iterator[FlaskClient]:
+    """users with boss, its only administrator, and ivan, each holding the
+    token of the headers BOSS and IVAN."""
     with fresh_app(users.create_app, users.models.db, "users", tmp_path) as app:
-        yield app.test_client()
+        client = app.test_client()
+        for name, password in (("boss", BOSS_PASSWORD), ("ivan", IVANS_PASSWORD)):
+            body = {"username": name, "email": f"{name}@example.com", "password": password}
+            assert client.post("/api/users/register", json=body).status_code == 201
+        with app.app_context():
+            users.domain.promote_to_admin("boss")
+            for name, token in (("boss", "boss-token"), ("ivan", "ivan-token")):
+                user = users.domain.find_user(name)
+                assert user is not None
+                users.models.db.session.add(
+                    users.models.Token(
+                        digest=users.domain.token_digest(token),
+                        user_id=user.id,
+                        expires_at=datetime.now(UTC) + timedelta(days=1),
+                    )
+                )
+            users.models.db.session.commit()
+        yield client
 
 
 # A value for each path parameter, one that names nothing there.
-PATH_VALUES = {"{sku}": "999999", "{order_id}": "7"}
+PATH_VALUES = {"{sku}": "999999", "{order_id}": "7", "{user_id}": "7"}
 
 
 def assert_answer_documented(
@@ -324,6 +349,32 @@ def test_the_orders_examples_are_what_orders_answers(
         ),
         ("get", "/api/users/me", {}),
         ("get", "/api/users/me", {"headers": {"Authorization": "Bearer made-up"}}),
+        ("patch", "/api/users/me", {"json": {}, "headers": IVAN}),
+        ("patch", "/api/users/me", {"json": {"email": "not an email"}, "headers": IVAN}),
+        ("patch", "/api/users/me", {"json": {"email": "BOSS@example.com"}, "headers": IVAN}),
+        (
+            "put",
+            "/api/users/me/password",
+            {
+                "json": {"current_password": "not his", "new_password": "a new passphrase"},
+                "headers": IVAN,
+            },
+        ),
+        (
+            "put",
+            "/api/users/me/password",
+            {
+                "json": {"current_password": IVANS_PASSWORD, "new_password": "password1"},
+                "headers": IVAN,
+            },
+        ),
+        ("delete", "/api/users/me", {"json": {"password": "not his"}, "headers": IVAN}),
+        ("delete", "/api/users/me", {"json": {"password": BOSS_PASSWORD}, "headers": BOSS}),
+        ("get", "/api/users", {"query_string": {"limit": "0"}, "headers": BOSS}),
+        ("get", "/api/users", {"headers": IVAN}),
+        ("get", "/api/users/{user_id}", {"headers": BOSS}),
+        ("patch", "/api/users/{user_id}", {"json": {}, "headers": BOSS}),
+        ("patch", "/api/users/{user_id}", {"json": {"is_admin": True}, "headers": BOSS}),
     ],
 )
 def test_the_users_examples_are_what_users_answers(
