@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from .apidocs import SPEC_PATH, configure_api_docs
 from .config import BaseConfig, load_config
-from .db import database_answers, tune_sqlite, unavailability_errors
+from .db import database_answers, end_session, tune_sqlite, unavailability_errors
 from .errors import DatabaseUnavailable
 from .health import health_blueprint
 from .intake import read_request_first
@@ -67,7 +67,10 @@ def create_service_app(
     db.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
-        answer_503_while_the_database_is_down(app, service, unavailability_errors(db.engine))
+        unavailable = unavailability_errors(db.engine)
+        answer_503_while_the_database_is_down(app, service, unavailable)
+    # Before flask-sqlalchemy's own teardown (teardowns run last added first).
+    app.teardown_appcontext(lambda error: end_session(db.session, unavailable))
     app.register_blueprint(health_blueprint(lambda: database_answers(db.engine)))
     app.wsgi_app = CollectionsWithoutSlash(app)  # type: ignore[method-assign]
     return app

@@ -329,6 +329,18 @@ def unavailability_errors(engine: Engine) -> tuple[type[Exception], ...]:
     )
 
 
+def end_session(session: scoped_session[Any], errors: tuple[type[Exception], ...]) -> None:
+    """End a request's ORM session. When the database went away after the
+    request's last statement (a restart), the closing rollback fails: the
+    answer is already made and the connection is dropped, so it is no error of
+    the request's (raised from Flask's teardown it would be a traceback in the
+    log, and spoil the answer)."""
+    try:
+        session.remove()
+    except errors:
+        session.remove()
+
+
 def database_answers(engine: Engine) -> bool:
     """True when a trivial query succeeds: the readiness check."""
     try:

@@ -47,6 +47,22 @@ class _RequestContextFilter(logging.Filter):
         return True
 
 
+class _DroppedConnectionsInOneLine(logging.Filter):
+    """SQLAlchemy's pool logs a connection it could not reset or close (the
+    database restarted under it) as an error with a traceback, then drops it
+    and makes a new one when next needed, which is all there is to do: a
+    warning line with the reason, as for any other database failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.startswith("sqlalchemy.pool"):
+            error = record.exc_info[1]
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            record.msg = f"{record.getMessage()}: {reason or type(error).__name__}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is now (test runners swap it)."""
 
@@ -69,6 +85,7 @@ def configure_logging(service: str, level: str, log_format: str = "text") -> Non
     handler = _StderrHandler()
     handler.servicekit = True  # type: ignore[attr-defined]
     handler.addFilter(_RequestContextFilter(service))
+    handler.addFilter(_DroppedConnectionsInOneLine())
     handler.setFormatter(_formatter(log_format))
     root.addHandler(handler)
     root.setLevel(level.upper())
