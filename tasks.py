@@ -1,5 +1,5 @@
-"""The shop's command line: `inv users setup|serve|create-admin|unthrottle`,
-`inv beers setup|serve`, `inv orders setup|serve`, `inv up`, `inv test`,
+"""The shop's command line: `inv users setup|serve|migrate|create-admin|unthrottle`,
+`inv beers setup|serve|migrate`, `inv orders ...`, `inv up`, `inv test`,
 `inv check`, `inv fuzz`, `inv bench`. `inv <service> --help` lists its actions.
 
 Only the commands are here; servicekit.launcher knows the services and starts them.
@@ -8,6 +8,7 @@ Only the commands are here; servicekit.launcher knows the services and starts th
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import secrets
 import shutil
@@ -22,13 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from invoke import Argument, Collection, Context, Exit, Task, task
+from invoke import Argument, Collection, Context, Exit, ParseError, Task, task
 
 from servicekit import launcher
-from servicekit.config import log_settings, share_a_secret_key
+from servicekit.config import BadSetting, log_settings, service_database_url, share_a_secret_key
+from servicekit.db import DatabaseProblem
 from servicekit.launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
 from servicekit.logs import configure_logging
-from servicekit.migrations import new_revision
+from servicekit.migrations import (
+    UnknownRevision,
+    UnversionedDatabase,
+    migration_target,
+    new_revision,
+    step_to,
+)
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent
 # npm ci writes node_modules' own copy of the lock file when it is done.
@@ -36,6 +46,14 @@ NODE_TOOLS = ROOT / "node_modules" / ".package-lock.json"
 NODE_LOCK = ROOT / "package-lock.json"
 USAGE_ERROR = 2  # as for a flag invoke itself does not know
 HELP_WORDS = ("--help", "-h", "help")
+ADMIN_PASSWORD_VARIABLE = "SHOP_ADMIN_PASSWORD"
+# The whole numbers a flag takes, by flag: (least, most); any other at least 1.
+NUMBER_RANGES: dict[str, tuple[int, int | None]] = {
+    "port": (1, 65535),
+    "base_port": (1, 65535 - 2),  # three services on it and the next two
+}
+# What an operator can put right: one line and exit status 1 (one_line_errors).
+OPERATOR_MISTAKES = (LaunchError, DatabaseProblem, BadSetting, UnknownRevision, UnversionedDatabase)
 
 
 @contextmanager
@@ -45,10 +63,48 @@ def one_line_errors(command: str) -> Iterator[None]:
     LOG_LEVEL=DEBUG the traceback too."""
     try:
         yield
-    except LaunchError as error:
+    except OPERATOR_MISTAKES as error:
         if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
             raise
         raise Exit(f"{command}: {error}", code=1) from error
+
+
+class WholeNumberArgument(Argument):
+    """A flag that takes a whole number: anything else, or one out of its range
+    (NUMBER_RANGES), is one line naming the flag, not a traceback."""
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        if cast and self.kind is int:
+            least, most = NUMBER_RANGES.get(self.attr_name or self.name or "", (1, None))
+            number = int(value) if str(value).strip().isdigit() else None
+            if number is None or number < least or (most is not None and number > most):
+                wanted = f"from {least} to {most}" if most else f"of at least {least}"
+                flag = (self.name or "").replace("_", "-")
+                raise ParseError(f"inv: --{flag} takes a whole number {wanted}, not {value!r}")
+        super().set_value(value, cast)
+
+
+def checked(argument: Argument) -> Argument:
+    """The argument, refusing values of the wrong shape in one line if it is a number."""
+    if argument.kind is not int:
+        return argument
+    return WholeNumberArgument(
+        names=argument.names,
+        kind=int,
+        default=argument.default,
+        help=argument.help,
+        positional=argument.positional,
+        optional=argument.optional,
+        incrementable=argument.incrementable,
+        attr_name=argument.attr_name,
+    )
+
+
+class ShopTask(Task):
+    """A task whose number flags refuse anything but whole numbers in one line."""
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        return [checked(argument) for argument in super().get_arguments(ignore_unknown_help)]
 
 
 def start_logging(label: str) -> None:
@@ -80,7 +136,9 @@ class Flag:
 
     def argument(self) -> Argument:
         names = (self.name, self.short) if self.short else (self.name,)
-        return Argument(names=names, kind=type(self.default), default=self.default, help=self.help)
+        return checked(
+            Argument(names=names, kind=type(self.default), default=self.default, help=self.help)
+        )
 
 
 FLAGS = {
@@ -93,8 +151,13 @@ FLAGS = {
         Flag("seed", False, "load the demo catalogue too (entries already there are kept)", "s"),
         Flag("username", "", "who: the administrator, or whose failed logins to forget", "u"),
         Flag("email", "", "the new administrator's email", "e"),
-        Flag("password", "", "the new administrator's; else $ADMIN_PASSWORD, else asked for"),
+        Flag(
+            "password",
+            "",
+            f"the new administrator's; else ${ADMIN_PASSWORD_VARIABLE}, else asked for",
+        ),
         Flag("message", "", "what the revision changes: its docstring and file name", "m"),
+        Flag("to", "", "the revision: an id (0002), its file name, head, or base (no tables)", "t"),
     )
 }
 Flags = Mapping[str, Any]
@@ -121,7 +184,11 @@ def serve(service: str, flags: Flags) -> None:
     launcher.check_ports_free(host, {service: port})
     database_url = os.environ.get("DATABASE_URL")
     launcher.setup_service(service, database_url=database_url)
-    argv = launcher.server_argv(service, host, port, flags["workers"] or DEFAULT_WORKERS)
+    workers = flags["workers"] or DEFAULT_WORKERS
+    argv = launcher.server_argv(service, host, port, workers)
+    url = f"http://{launcher.reachable_at(host)}:{port}"
+    processes = f"{workers} worker{'s' if workers > 1 else ''}"
+    log.info("serving on %s:%d, %s; the API docs: %s/api/docs", host, port, processes, url)
     sys.stdout.flush()
     # The server takes this process's place, so Ctrl-C and kill reach it.
     os.execve(argv[0], argv, launcher.server_env(database_url))
@@ -136,19 +203,65 @@ def revision(service: str, flags: Flags) -> None:
     print(f"Wrote {written.relative_to(ROOT)}: review it, then `inv {service} setup` applies it")
 
 
+def migrate(service: str, flags: Flags) -> None:
+    url = service_database_url(service, os.environ.get("DATABASE_URL"))
+    metadata = importlib.import_module(f"{service}.models").db.metadata
+    with migration_target(url, metadata) as target:
+        migrated = step_to(service, target, flags["to"])
+    log.info("database %s", migrated)
+
+
 def create_admin(service: str, flags: Flags) -> None:
     from users.admin import AdminRefused
     from users.admin import create_admin as create
 
-    def ask_password() -> str:
-        return flags["password"] or os.environ.get("ADMIN_PASSWORD") or getpass("Password: ")
+    username, email = flags["username"], flags["email"]
+
+    def password_for_a_new_user() -> str:
+        """Asked only when no user of that name is there to promote."""
+        refuse_unusable_fields(username, email)
+        return flags["password"] or os.environ.get(ADMIN_PASSWORD_VARIABLE) or ask_password()
 
     launcher.setup_service(service)
     with launcher.service_context(service):
         try:
-            print(create(flags["username"], flags["email"], ask_password))
+            print(create(username, email, password_for_a_new_user))
         except AdminRefused as error:
             raise Exit(f"inv {service} create-admin: {error}", code=USAGE_ERROR) from error
+
+
+def refuse_unusable_fields(username: str, email: str) -> None:
+    """Before a password is asked for: the username and email a new user needs,
+    of the shapes registration takes (users.admin says a ValidationError in one line)."""
+    from marshmallow import ValidationError
+
+    from users.admin import AdminRefused
+    from users.schemas import RegisterIn
+
+    if not email:
+        raise AdminRefused(f"there is no user {username!r} to promote; to create one, give --email")
+    problems = RegisterIn().validate({"username": username, "email": email}, partial=("password",))
+    if problems:
+        raise ValidationError(problems)
+
+
+def ask_password() -> str:
+    """The new administrator's password, typed twice at the terminal, unseen."""
+    from users.admin import AdminRefused
+
+    if not sys.stdin.isatty():
+        raise AdminRefused(
+            f"no password: give --password or ${ADMIN_PASSWORD_VARIABLE}, "
+            "or run it in a terminal to be asked"
+        )
+    try:
+        password = getpass("Password: ")
+        again = getpass("Password again: ")
+    except (EOFError, KeyboardInterrupt):
+        raise AdminRefused("no password given; nothing was changed") from None
+    if password != again:
+        raise AdminRefused("the two passwords differ; nothing was changed")
+    return password
 
 
 def unthrottle(service: str, flags: Flags) -> None:
@@ -162,6 +275,13 @@ def unthrottle(service: str, flags: Flags) -> None:
 
 
 SETUP = Action("setup", "upgrade the database to the latest schema, keeping its rows", (), setup)
+MIGRATE = Action(
+    "migrate",
+    "step the database to a revision, up or down (down may drop columns and their data)",
+    ("to",),
+    migrate,
+    required=("to",),
+)
 SERVE = Action(
     "serve", "set up, then serve with granian; Ctrl-C stops it", ("host", "port", "workers"), serve
 )
@@ -195,11 +315,12 @@ OWN_ACTIONS = {
 
 def actions_of(entry: ServiceEntry) -> dict[str, Action]:
     """A service's actions by name: setup (--seed where it seeds), serve,
-    revision, its own."""
+    migrate, revision, its own."""
     setup_flags = ("reset", "seed") if entry.seeds else ("reset",)
     actions = (
         replace(SETUP, flags=setup_flags),
         SERVE,
+        MIGRATE,
         REVISION,
         *OWN_ACTIONS.get(entry.name, ()),
     )
@@ -215,7 +336,7 @@ class ServiceTask(Task):
         super().__init__(self.run_action, name=entry.name, positional=["action"])
         self.service = entry.name
         self.actions = actions_of(entry)
-        self.__doc__ = f"{entry.name}: {', '.join(self.actions)} (`inv {entry.name} -h` says more)"
+        self.__doc__ = f"{entry.name}: set up, serve, migrate; `inv {entry.name} -h` for all."
 
     def flag_names(self) -> list[str]:
         taken = {name for action in self.actions.values() for name in action.flags}
@@ -269,6 +390,7 @@ class ServiceTask(Task):
 
 
 @task(
+    klass=ShopTask,
     auto_shortflags=False,  # -h is help, not --host
     help={
         "host": f"address to serve on (default {DEFAULT_HOST})",
@@ -305,7 +427,7 @@ def up(
             launcher.wait_until_all_ready(servers, urls)
             print("\nThe shop is up (Ctrl-C stops it):")
             for name, url in urls.items():
-                print(f"  {name:7} {url}/api/{name}/   docs: /api/docs")
+                print(f"  {name:7} {url}/   API docs: {url}/api/docs")
             while all(server.poll() is None for server in servers.values()):
                 time.sleep(0.5)
             raise Exit("inv up: a service stopped; stopping the others", code=1)
@@ -325,10 +447,11 @@ def ensure_node_tools(c: Context) -> None:
 
 
 @task(
+    klass=ShopTask,
     help={
         "args": "extra pytest arguments, e.g. '-k checkout'",
         "postgres": "run against a throwaway PostgreSQL server instead of SQLite",
-    }
+    },
 )
 def test(c: Context, args: str = "", postgres: bool = False) -> None:
     """Run every test: service tests, then end-to-end over real HTTP."""
@@ -350,9 +473,9 @@ FUZZ_CHECKS = (
 )
 
 
-@task(help={"examples": "examples schemathesis makes per operation and phase"})
+@task(klass=ShopTask, help={"examples": "examples schemathesis makes per operation and phase"})
 def fuzz(c: Context, examples: int = 30) -> None:
-    """Fuzz each service against its own OpenAPI document with schemathesis.
+    """Fuzz each service against its own OpenAPI document (schemathesis).
 
     All run on temporary databases; no 5xx but documented 503s, every answer as
     documented."""
@@ -410,10 +533,12 @@ def _fuzzed(
     return done is not None and not done.failed
 
 
-@task
+@task(klass=ShopTask)
 def check(c: Context) -> None:
-    """Lint, format check, type check (tests too), the OpenAPI documents (Redocly),
-    and the deployment files against their schemas."""
+    """Lint, type-check, and check the API documents and deployment files.
+
+    ruff (lint and format), mypy (tests too), Redocly's lint of the OpenAPI
+    documents, and the deployment files against their schemas."""
     ensure_node_tools(c)
     tools = Path(sys.executable).parent
     c.run(f"{sys.executable} -m ruff check .")
@@ -431,6 +556,7 @@ def check(c: Context) -> None:
 
 
 @task(
+    klass=ShopTask,
     help={
         "quick": "one short run at 4 connections: checks that the benchmark works",
         "duration": "seconds per measured run",
@@ -438,7 +564,7 @@ def check(c: Context) -> None:
         "record": "also write the table to bench/RESULTS.md",
         "only": "comma-separated scenarios to run, e.g. beer_get,order_get (ceilings always run)",
         "in_process": "instead: each endpoint's CPU inside its service, without a server",
-    }
+    },
 )
 def bench(
     c: Context,
@@ -449,15 +575,24 @@ def bench(
     only: str = "",
     in_process: bool = False,
 ) -> None:
-    """Load-test every scenario with wrk against a bare Flask ceiling; print a table."""
+    """Load-test every scenario with wrk; print a table.
+
+    Each scenario is measured against a bare Flask ceiling (bench/run.py)."""
     if in_process:
         from bench.inprocess import main as in_process_main
 
         in_process_main()
         return
-    from bench.run import Settings, main
+    from bench.run import SCENARIOS, Settings, main
 
     chosen = tuple(name for name in only.split(",") if name)
+    known = [scenario.name for scenario in SCENARIOS if scenario.service in SERVICES]
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise Exit(
+            f"inv bench: no scenario {', '.join(unknown)}; the scenarios are {', '.join(known)}",
+            code=USAGE_ERROR,
+        )
     settings = Settings(duration=duration, workers=workers, only=chosen)
     if quick:
         settings = Settings(duration=1, connections=(4,), workers=workers, warmup=0, users=16)

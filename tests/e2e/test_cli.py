@@ -1,33 +1,49 @@
 """The command line as an operator meets it: help, refused flags, and one line
-(exit status 1, no traceback, no password) for the usual mistakes."""
+(exit status 1 or 2, no traceback, no password) for the usual mistakes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
+import select
 import socket
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from servicekit.launcher import SERVICES, free_port, free_ports_in_a_row
 
-from .services import ROOT, UNWANTED_ENVIRONMENT
+from .services import ROOT, UNWANTED_ENVIRONMENT, launch, service_environment
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "s3cret-pw"
+# A log line, as every command and service writes them: it starts with the time.
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+
+
+def operator_environment(**settings: str) -> dict[str, str]:
+    """This environment without what would change the shop, plus these settings."""
+    unwanted = (*UNWANTED_ENVIRONMENT, "SHOP_ADMIN_PASSWORD")
+    env = {k: v for k, v in os.environ.items() if k not in unwanted}
+    return {**env, **settings}
 
 
 def inv(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    """`inv ARGS` as a subprocess, in an environment of only these settings."""
-    env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
+    """`inv ARGS` as a subprocess, in an environment of only these settings, with
+    no terminal to type into."""
     return subprocess.run(
         [sys.executable, "-m", "invoke", *args],
         cwd=ROOT,
-        env={**env, **settings},
+        env=operator_environment(**settings),
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,
@@ -39,6 +55,18 @@ def one_line(completed: subprocess.CompletedProcess[str]) -> str:
     lines = (completed.stdout + completed.stderr).strip().splitlines()
     assert len(lines) == 1, lines
     return lines[0]
+
+
+def said(completed: subprocess.CompletedProcess[str]) -> str:
+    """The one line a command wrote besides its log lines (set-up's, say)."""
+    lines = (completed.stdout + completed.stderr).strip().splitlines()
+    others = [line for line in lines if not LOG_LINE.match(line)]
+    assert len(others) == 1, lines
+    return others[0]
+
+
+def log_lines(completed: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in completed.stderr.splitlines() if LOG_LINE.match(line)]
 
 
 @pytest.fixture
@@ -103,7 +131,7 @@ def test_an_unknown_action_is_answered_with_every_action() -> None:
     assert refused.returncode == 2
     assert one_line(refused) == (
         "inv users: unknown action 'frobnicate'; "
-        "the actions are setup, serve, revision, create-admin, unthrottle"
+        "the actions are setup, serve, migrate, revision, create-admin, unthrottle"
     )
 
 
@@ -203,3 +231,306 @@ def test_inv_up_with_a_busy_port_is_one_line_and_starts_nothing(tmp_path: Path) 
         f"inv up: port {base_port + 1} (beers) is already in use on 127.0.0.1"
     )
     assert list(tmp_path.iterdir()) == []  # no database set up, so no server started
+
+
+# Every mistake is one line, with no traceback.
+
+
+@pytest.mark.parametrize(
+    ("args", "refusal"),
+    [
+        (("users", "serve", "--port", "abc"), "--port takes a whole number from 1 to 65535"),
+        (("users", "serve", "-p", "70000"), "--port takes a whole number from 1 to 65535"),
+        (("beers", "serve", "--workers", "0"), "--workers takes a whole number of at least 1"),
+        (("up", "--workers", "-2"), "--workers takes a whole number of at least 1"),
+        (("up", "--base-port", "x"), "--base-port takes a whole number from 1 to 65533"),
+        (("bench", "--duration", "soon"), "--duration takes a whole number of at least 1"),
+    ],
+)
+def test_a_number_flag_given_anything_else_is_one_line_naming_it(
+    args: tuple[str, ...], refusal: str
+) -> None:
+    refused = inv(*args)
+
+    assert refused.returncode == 1
+    assert one_line(refused) == f"inv: {refusal}, not {args[-1]!r}"
+
+
+def test_an_unknown_log_level_is_one_line_naming_the_levels() -> None:
+    refused = inv("users", "setup", LOG_LEVEL="LOUD")
+
+    assert refused.returncode == 1
+    assert one_line(refused) == (
+        "inv: LOG_LEVEL='LOUD' will not do: it is one of DEBUG, INFO, WARNING, ERROR, "
+        "CRITICAL; the default is INFO"
+    )
+
+
+def test_a_neighbours_url_that_is_no_url_is_refused_before_serving(tmp_path: Path) -> None:
+    refused = inv(
+        "beers",
+        "serve",
+        "--port",
+        str(free_port()),
+        DATABASE_URL=f"sqlite:///{tmp_path}/beers.db",
+        USERS_URL="not-a-url",
+    )
+
+    assert refused.returncode == 1
+    assert one_line(refused) == (
+        "inv beers serve: beers: USERS_URL='not-a-url' will not do: it is an http:// or "
+        "https:// URL with a host, like http://users:5001; the default is http://127.0.0.1:5001"
+    )
+    assert list(tmp_path.iterdir()) == []  # no database set up
+
+
+def test_a_password_holding_an_at_sign_is_explained_and_stays_hidden() -> None:
+    url = f"postgresql://shop:{SECRET}@home@127.0.0.1:{free_port()}/shop"
+
+    refused = inv("orders", "setup", DATABASE_URL=url)
+
+    assert refused.returncode == 1
+    line = one_line(refused)
+    assert line.startswith("inv orders setup: the orders database: postgresql+psycopg://shop:***@")
+    assert "the password holds an @" in line and "%40" in line
+    assert SECRET not in line and "home" not in line
+
+
+def test_bench_without_gunicorn_says_what_to_install(tmp_path: Path) -> None:
+    """As in an environment of requirements.txt alone, which has no gunicorn."""
+    hidden = tmp_path / "gunicorn"
+    hidden.mkdir()
+    (hidden / "__init__.py").write_text("raise ImportError('not installed')\n")
+
+    refused = inv("bench", "--quick", PYTHONPATH=str(tmp_path))
+
+    assert refused.returncode == 1
+    line = one_line(refused)
+    assert line.startswith("inv bench needs what is not installed: ")
+    assert "gunicorn (" in line and "install -r requirements-dev.txt)" in line
+
+
+def test_inv_list_shows_every_task_on_one_line_in_a_whole_sentence() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"],
+        cwd=ROOT,
+        env=operator_environment(COLUMNS="80"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert listed.returncode == 0, listed.stderr
+    lines = [line for line in listed.stdout.splitlines()[1:] if line.strip()]
+    names = [line.split()[0] for line in lines]
+    assert names == sorted(["up", "test", "check", "fuzz", "bench", *SERVICES])
+    assert all(line.endswith(".") and len(line) <= 80 for line in lines), lines
+
+
+# inv users create-admin: everything it can check, checked before it asks.
+
+
+def test_create_admin_without_an_email_for_a_new_user_asks_for_no_password(
+    tmp_path: Path,
+) -> None:
+    refused = inv(
+        "users", "create-admin", "--username", "boss2", DATABASE_URL=f"sqlite:///{tmp_path}/u.db"
+    )
+
+    assert refused.returncode == 2
+    assert said(refused) == (
+        "inv users create-admin: there is no user 'boss2' to promote; to create one, give --email"
+    )
+    assert "Traceback" not in refused.stderr
+
+
+def test_create_admin_checks_the_email_before_it_wants_a_password(tmp_path: Path) -> None:
+    refused = inv(
+        "users",
+        "create-admin",
+        *("--username", "boss2", "--email", "not-an-email"),
+        DATABASE_URL=f"sqlite:///{tmp_path}/u.db",
+    )
+
+    assert refused.returncode == 2
+    line = said(refused)
+    assert line.startswith("inv users create-admin: invalid input: ")
+    assert "'email'" in line and "password" not in line
+
+
+def test_create_admin_with_no_password_and_no_terminal_says_where_to_give_one(
+    tmp_path: Path,
+) -> None:
+    refused = inv(
+        "users",
+        "create-admin",
+        *("--username", "boss2", "--email", "boss2@example.com"),
+        DATABASE_URL=f"sqlite:///{tmp_path}/u.db",
+    )
+
+    assert refused.returncode == 2
+    assert said(refused) == (
+        "inv users create-admin: no password: give --password or $SHOP_ADMIN_PASSWORD, "
+        "or run it in a terminal to be asked"
+    )
+
+
+def test_create_admin_takes_the_password_from_the_environment_and_checks_it(
+    tmp_path: Path,
+) -> None:
+    database = f"sqlite:///{tmp_path}/u.db"
+    admin = ("users", "create-admin", "--username", "boss2", "--email", "boss2@example.com")
+
+    refused = inv(*admin, DATABASE_URL=database, SHOP_ADMIN_PASSWORD="short")
+    created = inv(*admin, DATABASE_URL=database, SHOP_ADMIN_PASSWORD="a long secret")
+
+    assert refused.returncode == 2
+    assert "'password'" in said(refused)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == "Created administrator boss2 (id 1)"
+
+
+class Terminal:
+    """A command run in a terminal of its own (a pseudo-terminal it controls), as
+    an operator types into it."""
+
+    def __init__(self, args: tuple[str, ...], env: dict[str, str]) -> None:
+        self.master, replica = os.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=replica,
+            stdout=replica,
+            stderr=replica,
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )
+        os.close(replica)
+        self.seen = ""
+
+    def wait_for(self, text: str, seconds: float = 60) -> bool:
+        """Whether the command wrote text within so many seconds."""
+        deadline = time.monotonic() + seconds
+        while text not in self.seen and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.2)[0]:
+                try:
+                    self.seen += os.read(self.master, 4096).decode(errors="replace")
+                except OSError:  # the command ended and closed the terminal
+                    break
+        return text in self.seen
+
+    def type(self, line: str) -> None:
+        os.write(self.master, f"{line}\n".encode())
+
+    def close(self) -> int:
+        self.wait_for("\0", 0.5)  # whatever is left
+        code = self.process.wait(timeout=60)
+        os.close(self.master)
+        return code
+
+
+def test_create_admin_in_a_terminal_asks_for_the_password_twice_unseen(tmp_path: Path) -> None:
+    env = operator_environment(DATABASE_URL=f"sqlite:///{tmp_path}/u.db")
+    terminal = Terminal(
+        ("users", "create-admin", "--username", "boss2", "--email", "boss2@example.com"), env
+    )
+    try:
+        assert terminal.wait_for("Password: "), terminal.seen
+        terminal.type("a long secret")
+        assert terminal.wait_for("Password again: "), terminal.seen
+        terminal.type("a long secret")
+        assert terminal.wait_for("Created administrator boss2 (id 1)"), terminal.seen
+    finally:
+        code = terminal.close()
+
+    assert code == 0
+    assert "a long secret" not in terminal.seen
+
+
+def test_create_admin_in_a_terminal_says_the_email_is_missing_before_asking(
+    tmp_path: Path,
+) -> None:
+    env = operator_environment(DATABASE_URL=f"sqlite:///{tmp_path}/u.db")
+    terminal = Terminal(("users", "create-admin", "--username", "boss2"), env)
+    try:
+        assert terminal.wait_for("to create one, give --email"), terminal.seen
+    finally:
+        code = terminal.close()
+
+    assert code == 2
+    assert "Password" not in terminal.seen
+
+
+# Serving and migrating say what they did.
+
+
+def test_serve_says_where_the_api_docs_are_and_they_answer(tmp_path: Path) -> None:
+    port = free_port()
+    service = launch("users", port, service_environment("users", tmp_path), tmp_path, workers=1)
+    try:
+        service.wait_until_ready()
+        lines = [line for line in service.output().splitlines() if "the API docs: " in line]
+        assert len(lines) == 1, service.output()
+        docs = lines[0].rsplit("the API docs: ", 1)[1]
+        assert f"serving on 127.0.0.1:{port}, 1 worker;" in lines[0]
+        assert docs == f"http://127.0.0.1:{port}/api/docs"
+        assert requests.get(docs, timeout=10).status_code == 200
+    finally:
+        service.stop()
+
+
+def revision_names(service: str) -> list[str]:
+    """The service's migrations, oldest first, each as its file name without .py."""
+    return sorted(path.stem for path in (ROOT / service / "migrations").glob("[0-9]*_*.py"))
+
+
+def test_setup_and_migrate_name_the_revision_and_the_steps_taken(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path}/users.db"
+    names = revision_names("users")
+    ids = [name[:4] for name in names]
+
+    set_up = inv("users", "setup", DATABASE_URL=database)
+    down = inv("users", "migrate", "--to", ids[0], DATABASE_URL=database)
+    again = inv("users", "setup", DATABASE_URL=database)
+    to_base = inv("users", "migrate", "-t", "base", DATABASE_URL=database)
+
+    for done in (set_up, down, again, to_base):
+        assert done.returncode == 0, done.stderr
+    assert log_lines(set_up)[-1].endswith(
+        f"database ready at {database}, at revision {names[-1]} (applied {', '.join(ids)})"
+    )
+    assert log_lines(down)[-1].endswith(
+        f"database at revision {names[0]} (undid {', '.join(reversed(ids[1:]))})"
+    )
+    assert log_lines(again)[-1].endswith(f"at revision {names[-1]} (applied {', '.join(ids[1:])})")
+    assert log_lines(to_base)[-1].endswith(
+        f"database at revision base (undid {', '.join(reversed(ids))})"
+    )
+
+
+def test_migrating_to_a_revision_there_is_not_is_one_line_naming_those_there_are(
+    tmp_path: Path,
+) -> None:
+    refused = inv("beers", "migrate", "--to", "0999", DATABASE_URL=f"sqlite:///{tmp_path}/b.db")
+
+    assert refused.returncode == 1
+    line = one_line(refused)
+    assert line.startswith("inv beers migrate: beers has no revision '0999'; it has 0001")
+    assert line.endswith(", head, base")
+
+
+def test_migrate_needs_a_revision() -> None:
+    refused = inv("orders", "migrate")
+
+    assert refused.returncode == 2
+    assert one_line(refused) == "inv orders migrate needs --to"
+
+
+def test_bench_refuses_a_scenario_it_does_not_have_before_starting_anything() -> None:
+    refused = inv("bench", "--only", "beer_get,nope")
+
+    assert refused.returncode == 2
+    line = one_line(refused)
+    assert line.startswith("inv bench: no scenario nope; the scenarios are ")
+    assert "beer_get" in line

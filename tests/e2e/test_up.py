@@ -4,6 +4,7 @@ terminal (SIGHUP), or its own sudden death (kill -9). No server is orphaned."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from servicekit.launcher import SERVICES, free_ports_in_a_row, wait_for
 
@@ -133,3 +135,15 @@ def test_a_second_inv_up_on_the_same_ports_says_they_are_taken_and_starts_nothin
     ]
     assert not (tmp_path / "second").exists()  # not even a database set up
     assert shop_up.up.poll() is None  # the first shop is untouched
+
+
+def test_every_url_inv_up_prints_answers(shop_up: ShopUp) -> None:
+    printed = shop_up.log.read_text().split("The shop is up")[1]
+    urls = re.findall(r"http://\S+", printed)
+
+    assert len(urls) == 2 * len(SERVICES)  # each service's home page and API docs
+    for offset, service in enumerate(SERVICES):
+        home = f"http://127.0.0.1:{shop_up.base_port + offset}"
+        assert f"{home}/" in urls and f"{home}/api/docs" in urls, service
+    for url in urls:
+        assert requests.get(url, timeout=10).status_code == 200, url
