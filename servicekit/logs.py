@@ -10,6 +10,7 @@ import, so nothing here may import it.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -25,6 +26,22 @@ _TEXT_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s] 
 _JSON_FIELDS = "%(asctime)s %(levelname)s %(service)s %(request_id)s %(name)s %(message)s"
 _JSON_NAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
 LOG_FORMATS = ("text", "json")
+# What would break a text log line or disguise it, written as its escape
+# (\x0a, \u2028): C0 and C1 controls (NEL, U+0085, among them), DEL, the
+# Unicode line and paragraph separators, and the bidirectional controls.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def escaped(text: str) -> str:
+    """`text` with every character that could break or disguise a log line escaped."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def current_request_id() -> str | None:
@@ -61,6 +78,14 @@ class _DroppedConnectionsInOneLine(logging.Filter):
             record.args, record.exc_info, record.exc_text = None, None, None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
+
+
+class _TextFormatter(logging.Formatter):
+    """One line an event, whatever its message holds (a traceback, which
+    follows the line, keeps its own lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escaped(super().formatMessage(record))
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -102,7 +127,7 @@ def _formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
         formatter = JsonFormatter(_JSON_FIELDS, rename_fields=_JSON_NAMES, json_ensure_ascii=False)
     else:
-        formatter = logging.Formatter(_TEXT_FORMAT)
+        formatter = _TextFormatter(_TEXT_FORMAT)
     # One time format everywhere: ISO 8601 in UTC, to the millisecond.
     formatter.converter = time.gmtime
     formatter.default_time_format = "%Y-%m-%dT%H:%M:%S"

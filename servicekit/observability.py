@@ -19,7 +19,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from .logs import REQUEST_ID_KEY
+from .logs import REQUEST_ID_KEY, escaped
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # The methods /metrics counts by name; any other is counted as "other".
@@ -35,7 +35,6 @@ DOCS_PAGE_POLICY = (
 STARTED_KEY = "servicekit.started"
 # A client's id is echoed only when it is short and plain: it ends up in logs.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 access_log = logging.getLogger("servicekit.access")
 
 
@@ -102,11 +101,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _printable(text: str) -> str:
-    """Control characters escaped, so that a path cannot forge log lines."""
-    return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
-
-
 def new_request_id() -> str:
     return os.urandom(16).hex()
 
@@ -140,7 +134,8 @@ def install_request_tracking(app: APIFlask, metrics: Metrics, service: str) -> N
         # Every request at DEBUG; at INFO (the default) those that failed.
         level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
         if access_log.isEnabledFor(level):
-            method, path = _printable(served.method), _printable(served.path)
+            # Escaped in both formats, so that a path cannot forge log lines.
+            method, path = escaped(served.method), escaped(served.path)
             duration_ms = round(elapsed * 1000, 1)
             access_log.log(
                 level,
@@ -167,8 +162,8 @@ def install_request_tracking(app: APIFlask, metrics: Metrics, service: str) -> N
                 ("Content-Security-Policy", DOCS_PAGE_POLICY if is_docs_page else POLICY),
             ]
         )
-        if status == 204 or served.method == "OPTIONS":
-            headers.pop("Content-Type", None)  # no body, so no type
+        if status == 204 or (served.method == "OPTIONS" and status < 400):
+            headers.pop("Content-Type", None)  # no body, so no type (a problem has one)
         return response
 
     @app.get("/metrics")

@@ -37,6 +37,16 @@ def test_an_unknown_path_is_a_404_problem(shop: Shop, service: str, path: str) -
     assert_problem(response, 404)
 
 
+@pytest.mark.parametrize("service", ["users", "beers", "orders"])
+def test_options_on_an_unknown_path_is_a_404_problem_with_its_type(
+    shop: Shop, service: str
+) -> None:
+    response = requests.options(service_url(shop, service) + "/no/such/path", timeout=TIMEOUT)
+
+    assert_problem(response, 404)
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
 @pytest.mark.parametrize(
     ("service", "method", "path"),
     [

@@ -43,10 +43,15 @@ def test_text_logs_name_the_service_on_every_line_in_one_time_format(
 ) -> None:
     users = start_service("users", LOG_LEVEL="DEBUG")
     requests.get(f"{users.url}/api/users/me", timeout=TIMEOUT)
+    # Line breaks to some readers: NEL, the line and paragraph separators, RS.
+    forged = "/api/users/a%C2%85b%E2%80%A8c%E2%80%A9d%1Ee%0Af"
+    assert requests.get(f"{users.url}{forged}", timeout=TIMEOUT).status_code == 404
 
-    lines = [line for line in users.output().splitlines() if line.strip()]
+    output = users.output()
+    lines = [line for line in output.splitlines() if line.strip()]  # splits at all of them
     assert lines
     for line in lines:
         time, level, service = line.split(" ", 3)[:3]
         assert time.endswith("Z") and "T" in time, line
         assert service == "users", line
+    assert "GET /api/users/a\\x85b\\u2028c\\u2029d\\x1ee\\x0af 404" in output

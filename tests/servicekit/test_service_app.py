@@ -1,8 +1,10 @@
 """What every service has in common, checked on the beers app."""
 
+import logging
 import os
 import shutil
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -17,6 +19,7 @@ from sqlalchemy.engine import make_url
 import beers.domain
 from beers import create_app
 from beers.models import db
+from servicekit import logs
 from tests.databases import POSTGRES_URL, fresh_app
 from tests.fakes import FakeUsersClient
 from tests.metrics import samples
@@ -188,14 +191,65 @@ def test_a_plain_postgresql_url_gets_the_psycopg_driver() -> None:
     assert sqlalchemy_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
+@pytest.mark.parametrize(
+    ("sent", "logged"),
+    [
+        ("NL%0Afake%20line", "NL\\x0afake line"),
+        ("NEL%C2%85fake%20line", "NEL\\x85fake line"),  # U+0085, a line break to some
+        ("LS%E2%80%A8fake%20line", "LS\\u2028fake line"),  # the line separator
+        ("PS%E2%80%A9fake", "PS\\u2029fake"),
+        ("RS%1Efake", "RS\\x1efake"),
+        ("RLO%E2%80%AEfake", "RLO\\u202efake"),  # writes what follows right to left
+    ],
+)
 def test_a_path_cannot_forge_a_log_line(
-    client: FlaskClient, caplog: pytest.LogCaptureFixture
+    client: FlaskClient, caplog: pytest.LogCaptureFixture, sent: str, logged: str
 ) -> None:
     caplog.set_level("DEBUG")
-    client.get("/api/beers/NL%0Afake%20line")
+    client.get(f"/api/beers/{sent}")
     line = next(r for r in caplog.records if r.name == "servicekit.access").getMessage()
-    assert "\n" not in line
-    assert "NL\\x0afake line" in line
+    assert len(line.splitlines()) == 1
+    assert logged in line
+
+
+def test_no_message_breaks_a_text_log_line_but_a_traceback_keeps_its_lines() -> None:
+    formatter = logs._formatter("text")
+    record = logging.LogRecord("x", logging.WARNING, "f.py", 1, "a\u2028b\x85c\nd", None, None)
+    record.__dict__.update(service="beers", request_id="-", trace_fields="")
+    try:
+        raise ValueError("why")
+    except ValueError:
+        failed = logging.LogRecord("x", logging.ERROR, "f.py", 1, "it\u2029failed", None, None)
+        failed.__dict__.update(service="beers", request_id="-", trace_fields="")
+        failed.exc_info = sys.exc_info()
+
+    line = formatter.format(record)
+    lines = formatter.format(failed).split("\n")
+
+    assert line.endswith(" a\\u2028b\\x85c\\x0ad")
+    assert len(line.splitlines()) == 1
+    assert lines[0].endswith(" it\\u2029failed")
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: why"
+
+
+def test_an_options_request_for_an_unknown_path_is_a_problem_with_its_type(
+    client: FlaskClient,
+) -> None:
+    response = client.options("/no/such/thing")
+
+    assert_problem(response, 404)
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_an_options_request_for_a_known_path_says_what_is_allowed_without_a_body(
+    client: FlaskClient,
+) -> None:
+    response = client.options("/api/beers/")
+
+    assert response.status_code == 200
+    assert "GET" in response.headers["Allow"]
+    assert "Content-Type" not in response.headers and response.data == b""
 
 
 def test_every_operation_documents_a_problem_for_any_other_error(client: FlaskClient) -> None:
