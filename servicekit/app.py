@@ -22,6 +22,7 @@ from .logs import configure_logging, current_request_id
 from .observability import Metrics, install_request_tracking
 from .output import OrjsonProvider
 from .problem_json import register_error_handlers, render_problem
+from .tracing import install_tracing
 from .upstream import CircuitBreaker, ServiceClient, Timeouts
 
 VERSION = "1.0.0"
@@ -61,6 +62,7 @@ def create_service_app(
     metrics = Metrics()
     app.extensions["metrics"] = metrics
     install_request_tracking(app, metrics, service)
+    install_tracing(app, service, VERSION)  # nothing at all unless OTEL_* turns it on
     app.before_request(read_request_first)
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
@@ -168,6 +170,7 @@ def upstream_client(app: APIFlask, client_class: type[Client], url_setting: str)
         ),
         request_id=current_request_id,
         observe=metrics.observe_upstream,
+        trace=tracing.client_span if (tracing := app.extensions.get("tracing")) else None,
         breaker=CircuitBreaker(
             app.config["UPSTREAM_BREAKER_FAILURES"], app.config["UPSTREAM_BREAKER_SECONDS"]
         ),

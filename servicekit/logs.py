@@ -16,11 +16,17 @@ import time
 from typing import Any
 
 from flask import has_request_context, request
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 # Where a request's id is kept: in its WSGI environ.
 REQUEST_ID_KEY = "servicekit.request_id"
-_TEXT_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s] %(message)s"
+# Where a traced request's trace and span ids are kept (servicekit.tracing), beside it.
+TRACE_IDS_KEY = "servicekit.trace_ids"
+# A traced request's id is followed by ` trace_id=... span_id=...` (%(trace_fields)s).
+_TEXT_FORMAT = (
+    "%(asctime)s %(levelname)s %(service)s %(name)s [%(request_id)s%(trace_fields)s] %(message)s"
+)
 # The same, one JSON object a line; an access line adds method, path, status
 # and duration_ms.
 _JSON_FIELDS = "%(asctime)s %(levelname)s %(service)s %(request_id)s %(name)s %(message)s"
@@ -59,6 +65,11 @@ class _RequestContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id() or "-"
+        trace_ids = request.environ.get(TRACE_IDS_KEY) if has_request_context() else None
+        record.trace_fields = ""
+        if trace_ids:  # fields of their own in JSON
+            record.trace_id, record.span_id = trace_ids
+            record.trace_fields = f" trace_id={trace_ids[0]} span_id={trace_ids[1]}"
         if not hasattr(record, "service"):  # else named by the caller (inv up: each)
             record.service = self.service
         return True
@@ -125,7 +136,12 @@ def _formatter(log_format: str) -> logging.Formatter:
         raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     formatter: logging.Formatter
     if log_format == "json":
-        formatter = JsonFormatter(_JSON_FIELDS, rename_fields=_JSON_NAMES, json_ensure_ascii=False)
+        formatter = JsonFormatter(
+            _JSON_FIELDS,
+            rename_fields=_JSON_NAMES,
+            json_ensure_ascii=False,
+            reserved_attrs=[*RESERVED_ATTRS, "trace_fields"],  # the text format's alone
+        )
     else:
         formatter = _TextFormatter(_TEXT_FORMAT)
     # One time format everywhere: ISO 8601 in UTC, to the millisecond.

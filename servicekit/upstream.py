@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from io import BytesIO
 from random import uniform
@@ -42,6 +43,21 @@ waiting_calls = threading.BoundedSemaphore(MAX_WAITING_CALLS)
 CONNECTION_LIFETIME = 30
 RequestIdSource = Callable[[], str | None]
 CallObserver = Callable[[str, str, str, float], None]  # service, endpoint, outcome, seconds
+
+
+class CallSpan(Protocol):
+    """A call's trace span (servicekit.tracing), as the client feeds it."""
+
+    def header_lines(self) -> list[str]:
+        """The header lines that carry the span to the other service."""
+
+    def retrying(self) -> None: ...
+
+    def answered(self, status: int) -> None: ...
+
+
+# service, endpoint, method, URL: the span of a call, around it all (a refusal included).
+CallTracer = Callable[[str, str, str, str], AbstractContextManager[CallSpan]]
 
 
 @dataclass(frozen=True)
@@ -134,6 +150,7 @@ class ServiceClient:
         timeouts: Timeouts | None = None,
         request_id: RequestIdSource | None = None,
         observe: CallObserver | None = None,
+        trace: CallTracer | None = None,
         connection_lifetime: int = CONNECTION_LIFETIME,
         breaker: CircuitBreaker | None = None,
     ) -> None:
@@ -143,6 +160,7 @@ class ServiceClient:
         self.connection_lifetime = connection_lifetime
         self._request_id = request_id or (lambda: None)
         self._observe = observe or (lambda *args: None)
+        self._trace = trace  # None: tracing is off
         self._local = threading.local()
         self._handles: weakref.WeakSet[pycurl.Curl] = weakref.WeakSet()
 
@@ -191,6 +209,21 @@ class ServiceClient:
         short random pause. A read timeout is not retried: the other side may
         still be working on the first.
         """
+        if self._trace is None:
+            return self._call_in_turn(method, path, endpoint, headers, params, None)
+        with self._trace(self.service, endpoint, method, self.base_url + path) as span:
+            return self._call_in_turn(method, path, endpoint, headers, params, span)
+
+    def _call_in_turn(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        headers: Mapping[str, str] | None,
+        params: Any,
+        span: CallSpan | None,
+    ) -> Answer:
+        """The call, unless too many wait already or the breaker is open (then refused)."""
         if not waiting_calls.acquire(blocking=False):
             self._observe(self.service, endpoint, "refused", 0.0)
             raise ServiceUnavailable(self.service, "too many calls are already waiting on it")
@@ -198,7 +231,7 @@ class ServiceClient:
             if not self.breaker.allow():  # (if it allows, _call records the outcome)
                 self._observe(self.service, endpoint, "refused", 0.0)
                 raise ServiceUnavailable(self.service, "taken for down after repeated failures")
-            return self._call(method, path, endpoint, headers, params)
+            return self._call(method, path, endpoint, headers, params, span)
         finally:
             waiting_calls.release()
 
@@ -209,20 +242,27 @@ class ServiceClient:
         endpoint: str,
         headers: Mapping[str, str] | None,
         params: Any,
+        span: CallSpan | None = None,
     ) -> Answer:
         lines = ["Accept: application/json", "Expect:"]
         lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
         request_id = self._request_id()
         if request_id:
             lines.append(f"X-Request-ID: {request_id}")
+        if span is not None:
+            lines.extend(span.header_lines())
         url = self.base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
         failed = True
         try:
             answer = self._attempt(method, url, lines, endpoint)
             if answer is None:
+                if span is not None:
+                    span.retrying()
                 sleep(uniform(*RETRY_PAUSE))
                 answer = self._attempt(method, url, lines, endpoint, last=True)
             assert answer is not None  # (a last attempt answers or raises)
+            if span is not None:
+                span.answered(answer.status)
             failed = answer.status >= 500
         finally:
             self.breaker.record(failed)
