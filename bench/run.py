@@ -191,6 +191,7 @@ def tree_cpu_seconds(pid: int) -> float:
 def running_shop(settings: Settings, folder: Path) -> Iterator[Shop]:
     """Users, beers, orders and the bare Flask servers, served; yields where they are."""
     from servicekit.launcher import (
+        NotReady,
         free_port,
         server_argv,
         server_env,
@@ -219,7 +220,11 @@ def running_shop(settings: Settings, folder: Path) -> Iterator[Shop]:
             logs.append(log)
             servers[name] = subprocess.Popen(pinned(argv, 0), env=env, stderr=log, cwd=ROOT)
         for name, url in urls.items():
-            wait_until_ready(url + ("/ready" if name in SERVICES else "/"))
+            try:  # given the server, a server that exits is said at once
+                wait_until_ready(url + ("/ready" if name in SERVICES else "/"), servers[name])
+            except NotReady as error:
+                log_end = (folder / f"{name}.log").read_text(errors="replace")[-300:]
+                raise NotReady(f"{name}: {error}; its log ends: {log_end!r}") from error
         yield Shop(urls, servers, folder)
     finally:
         for server in servers.values():
