@@ -58,9 +58,9 @@ OPERATOR_MISTAKES = (LaunchError, DatabaseProblem, BadSetting, UnknownRevision, 
 
 @contextmanager
 def one_line_errors(command: str) -> Iterator[None]:
-    """An operator's usual mistakes (a database URL that will not do, a database
-    that cannot be reached, a port in use) as one line and exit status 1. With
-    LOG_LEVEL=DEBUG the traceback too."""
+    """An operator's usual mistakes (a setting or database URL that will not do,
+    a database that cannot be reached, a revision there is not, a port in use)
+    as one line and exit status 1. With LOG_LEVEL=DEBUG the traceback too."""
     try:
         yield
     except OPERATOR_MISTAKES as error:

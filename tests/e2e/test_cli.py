@@ -425,10 +425,26 @@ class Terminal:
         os.write(self.master, f"{line}\n".encode())
 
     def close(self) -> int:
-        self.wait_for("\0", 0.5)  # whatever is left
-        code = self.process.wait(timeout=60)
+        """The command's exit status, once it has ended (killed if it still waits)."""
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.read_the_rest()
         os.close(self.master)
         return code
+
+    def read_the_rest(self) -> None:
+        """What the command wrote last, before it closed the terminal."""
+        while select.select([self.master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # closed: all of it has been read
+                return
+            if not chunk:
+                return
+            self.seen += chunk.decode(errors="replace")
 
 
 def test_create_admin_in_a_terminal_asks_for_the_password_twice_unseen(tmp_path: Path) -> None:
@@ -447,6 +463,24 @@ def test_create_admin_in_a_terminal_asks_for_the_password_twice_unseen(tmp_path:
 
     assert code == 0
     assert "a long secret" not in terminal.seen
+
+
+def test_create_admin_in_a_terminal_refuses_two_passwords_that_differ(tmp_path: Path) -> None:
+    env = operator_environment(DATABASE_URL=f"sqlite:///{tmp_path}/u.db")
+    terminal = Terminal(
+        ("users", "create-admin", "--username", "boss2", "--email", "boss2@example.com"), env
+    )
+    try:
+        assert terminal.wait_for("Password: "), terminal.seen
+        terminal.type("a long secret")
+        assert terminal.wait_for("Password again: "), terminal.seen
+        terminal.type("a long secreT")
+    finally:
+        code = terminal.close()
+
+    assert code == 2
+    assert "the two passwords differ; nothing was changed" in terminal.seen
+    assert "Created" not in terminal.seen
 
 
 def test_create_admin_in_a_terminal_says_the_email_is_missing_before_asking(
