@@ -151,7 +151,8 @@ class Tracing:
     def client_span(self, service: str, endpoint: str, method: str, url: str) -> Iterator[CallSpan]:
         """A span for one call to another service (servicekit.upstream's CallTracer):
         its retry an event, a refusal or failure its exception and status ERROR."""
-        address, port = _host_and_port(url.split("://", 1)[-1].split("/", 1)[0], 80)
+        scheme, _, rest = url.partition("://")
+        address, port = _host_and_port(rest.split("/", 1)[0], 443 if scheme == "https" else 80)
         with self.tracer.start_as_current_span(
             f"{method} {service}.{endpoint}",
             kind=SpanKind.CLIENT,

@@ -23,6 +23,7 @@ from servicekit.errors import ServiceUnavailable
 from servicekit.tracing import (
     OncePerInterval,
     Tracing,
+    _host_and_port,
     install_tracing,
     service_resource,
     tracing_enabled,
@@ -346,3 +347,16 @@ def test_the_exporters_complaints_are_let_through_once_per_interval() -> None:
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "Failed to export", None, None)
     assert [once.filter(record) for _ in range(3)] == [True, False, False]
     assert OncePerInterval(interval=0).filter(record)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("example.org:8080", ("example.org", 8080)),
+        ("example.org", ("example.org", 80)),
+        ("[::1]:5001", ("::1", 5001)),
+        ("[::1]", ("::1", 80)),
+    ],
+)
+def test_server_address_and_port_come_from_the_host(host: str, expected: tuple[str, int]) -> None:
+    assert _host_and_port(host, 80) == expected
