@@ -25,7 +25,7 @@ from flask import Response, current_app, send_from_directory
 from markupsafe import escape
 
 from .errors import DatabaseUnavailable, Problem, ServiceUnavailable, ValidationFailed
-from .intake import FORM_TYPES, UnreadableBody
+from .intake import FORM_TYPES, JsonSentAsForm, UnknownFields, UnreadableBody
 from .problem_json import PROBLEM_JSON, body_of, http_error_detail, problem_body
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -109,6 +109,12 @@ WWW_AUTHENTICATE_DOC = {
 PATH_EXAMPLES = "x-path-examples"  # an operation extension the spec processor spends
 EXAMPLE_NAME_WORDS = 6  # of an example's detail, to name it among others
 BODY_UNREADABLE = UnreadableBody("Not JSON: unexpected end of data.")
+# Every operation refuses what it does not take (servicekit.intake, .schemas).
+UNKNOWN_FIELD_EXAMPLE = UnknownFields(["qty"])
+UNKNOWN_FIELD_DOC = (
+    "Invalid input: a query parameter the operation does not take, or a body field "
+    '(named in `errors`, each "Unknown field.").'
+)
 SERVER_FAILED = problem_body(500, http_error_detail(500))
 
 
@@ -322,8 +328,13 @@ def _document_operation(operation: dict[str, Any], database_down: dict[str, Any]
     for status, response in responses.items():
         if status.startswith(("4", "5")):
             _problem_json(response)
-    if takes_body and "400" in responses:  # before anything else is looked at
+    if "400" in responses:
+        _add_example(responses["400"], body_of(UNKNOWN_FIELD_EXAMPLE))
+    else:
+        responses["400"] = problem_doc(UNKNOWN_FIELD_DOC, UNKNOWN_FIELD_EXAMPLE)
+    if takes_body:  # before anything else is looked at
         _add_example(responses["400"], body_of(BODY_UNREADABLE))
+        _add_example(responses["400"], body_of(JsonSentAsForm()))
     if "401" in responses:
         response_headers = responses["401"].setdefault("headers", {})
         response_headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE_DOC)

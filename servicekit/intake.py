@@ -9,30 +9,54 @@ included: a path, query or body that cannot be read is the client's fault, a
   having read and dropped what lay past the limit.
 
 - a NUL character anywhere (no database stores it alike): 400 naming the
-  field, looked for only where the raw request could hold one.
+  field, looked for only where the raw request could hold one;
+- JSON sent as a form, or with no Content-Type (`curl -d '{...}'`): 400 saying
+  to send it as application/json, not a puzzling "missing field";
+- a query parameter the operation does not declare: 400 naming it ("Unknown
+  field."). Declared means in the input schemas its view registers with
+  APIFlask, the same that make its OpenAPI document. Views outside the
+  document (health, docs, metrics) are not held to it. Body fields are
+  refused after the token is checked: by the operation's body schema
+  (servicekit.schemas.BaseSchema), or, for an operation that takes no body,
+  by refuse_a_body_it_does_not_take.
 
 Numbers in ASCII digits are the schemas' part (servicekit.schemas).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
-from flask import abort, request
+from flask import abort, current_app, request
 
 from .errors import NotFound, ValidationFailed
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_JSON_DEPTH = 32
 UNREADABLE = "The request body could not be read: send valid JSON or a form."
+UNKNOWN_FIELD = "Unknown field."  # marshmallow's own word for it, in a body schema
+JSON_AS_FORM = "The body is JSON: send it with Content-Type: application/json."
+NO_BODY = "This operation takes no body."
+QUERY_LOCATIONS = ("query", "querystring")
 
 
 class UnreadableBody(ValidationFailed):
     def __init__(self, reason: str) -> None:
         super().__init__({"body": [reason]}, detail=UNREADABLE)
+
+
+class JsonSentAsForm(ValidationFailed):
+    def __init__(self) -> None:
+        super().__init__({"body": [JSON_AS_FORM]}, detail=JSON_AS_FORM)
+
+
+class UnknownFields(ValidationFailed):
+    def __init__(self, names: Iterable[str]) -> None:
+        super().__init__({name: [UNKNOWN_FIELD] for name in names})
 
 
 def read_request_first() -> None:
@@ -47,6 +71,8 @@ def read_request_first() -> None:
             _refuse_nul(parse_qsl(query, keep_blank_values=True))
     if _has_body(environ):
         _check_body()
+    if request.method != "OPTIONS":  # a preflight names no inputs
+        _refuse_undeclared_inputs(environ)
 
 
 def _check_path(path: str) -> None:
@@ -64,12 +90,16 @@ def _has_body(environ: dict[str, Any]) -> bool:
 def _check_body() -> None:
     is_json = request.is_json
     if not (is_json or request.mimetype in FORM_TYPES):
+        if not request.mimetype and _is_json_document(request.get_data(cache=True)):
+            raise JsonSentAsForm()
         abort(415)
     raw = request.get_data(cache=True)  # past MAX_CONTENT_LENGTH: 413
     if is_json:
         _check_json(raw)
         return
     urlencoded = request.mimetype == FORM_TYPES[0]
+    if urlencoded and _is_json_document(raw):
+        raise JsonSentAsForm()
     if not _is_utf8(unquote_to_bytes(raw) if urlencoded else raw):
         raise UnreadableBody("The form is not UTF-8.")
     if urlencoded and (b"%00" in raw or b"\x00" in raw):
@@ -88,6 +118,87 @@ def _check_json(raw: bytes) -> None:
     if b"\\u0000" in raw:  # how JSON writes a NUL in a string
         fields = document.items() if isinstance(document, dict) else [("body", document)]
         _refuse_nul(fields)
+
+
+def _is_json_document(raw: bytes) -> bool:
+    """Whether the body is a JSON object or array (no form starts with `{` or `[`)."""
+    if raw.lstrip()[:1] not in (b"{", b"["):
+        return False
+    try:
+        return isinstance(orjson.loads(raw), dict | list)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _refuse_undeclared_inputs(environ: dict[str, Any]) -> None:
+    """400 naming each query parameter the operation does not declare, and each
+    body field sent to a public operation that takes no body."""
+    declared = _declared_by_the_view()
+    if declared is None:
+        return
+    if environ.get("QUERY_STRING"):
+        unknown = [name for name in request.args if name not in declared.query]
+        if unknown:
+            raise UnknownFields(dict.fromkeys(unknown))
+    if not declared.needs_token:  # else the view, once the token is checked
+        refuse_a_body_it_does_not_take()
+
+
+def refuse_a_body_it_does_not_take() -> None:
+    """400 naming each body field sent to an operation that takes no body. The
+    view calls it (servicekit.output) once the token is checked, so that a
+    caller with no valid token hears 401 before any word about the body, as
+    from an operation that takes one."""
+    if not _has_body(request.environ):
+        return
+    declared = _declared_by_the_view()
+    if declared is not None and not declared.takes_body:
+        names = _body_field_names()
+        if names:
+            raise UnknownFields(dict.fromkeys(names))
+
+
+class Declared(NamedTuple):
+    """What an operation takes, as its view declares it."""
+
+    query: frozenset[str]  # the query parameters' names
+    takes_body: bool
+    needs_token: bool
+
+
+def _declared_by_the_view() -> Declared | None:
+    rule = request.url_rule
+    if rule is None:  # no such path or method: routing answers
+        return None
+    return _declared_inputs(current_app.view_functions[rule.endpoint])
+
+
+@cache
+def _declared_inputs(view: Callable[..., Any]) -> Declared | None:
+    """What the view declares; None for a view outside the OpenAPI document.
+    (APIFlask keeps what `input` and `doc` were given in the view's `_spec`,
+    whence the document is made; servicekit.apidocs.bearer_auth_doc adds
+    `security` there.)"""
+    spec = getattr(view, "_spec", None)
+    if spec is None or spec.get("hide"):
+        return None
+    query_names = frozenset(
+        field.data_key or name
+        for schema, location in spec.get("args", ())
+        if location in QUERY_LOCATIONS
+        for name, field in schema.load_fields.items()
+    )
+    return Declared(query_names, "body" in spec, bool(spec.get("security")))
+
+
+def _body_field_names() -> list[str]:
+    """The fields of a body already read and found JSON or a form."""
+    if request.is_json:
+        document = request.get_json(cache=True)
+        if isinstance(document, dict):
+            return list(document)
+        raise ValidationFailed({"body": [NO_BODY]})
+    return [*request.form, *request.files]
 
 
 def _refuse_nul(fields: Iterable[tuple[str, Any]]) -> None:

@@ -19,6 +19,8 @@ from flask import Response
 from flask.json.provider import JSONProvider
 from marshmallow import Schema, fields
 
+from .intake import refuse_a_body_it_does_not_take
+
 Dumper = Callable[[Any], Any]
 # Fields whose value is already what JSON shows: no conversion at all.
 AS_IS = (fields.Integer, fields.String, fields.Boolean, fields.Email, fields.URL)
@@ -92,9 +94,20 @@ class OrjsonProvider(JSONProvider):
         return json_response(self._prepare_response_obj(args, kwargs))
 
 
+def _refusing_a_body_it_does_not_take(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def checked(*args: Any, **view_kwargs: Any) -> Any:
+        refuse_a_body_it_does_not_take()
+        return view(*args, **view_kwargs)
+
+    return checked
+
+
 class ServiceBlueprint(APIBlueprint):
     """An APIBlueprint whose `output` documents the schema as APIFlask does and
-    serializes with the schema compiled once (see compile_dumper).
+    serializes with the schema compiled once (see compile_dumper). Under the
+    token check, above the view: a body sent to an operation that takes none
+    is refused there (servicekit.intake).
 
     A view returns an object, or (object, status) or (object, status, headers),
     or a Response of its own, which goes out as it is.
@@ -105,12 +118,13 @@ class ServiceBlueprint(APIBlueprint):
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         document = super().output(schema, status_code=status_code, **kwargs)
         if not isinstance(schema, Schema | type) or schema == {}:
-            return document
+            return lambda view: document(_refusing_a_body_it_does_not_take(view))
         dump = compile_dumper(schema() if isinstance(schema, type) else schema)
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             @wraps(view)
             def answer(*args: Any, **view_kwargs: Any) -> Response:
+                refuse_a_body_it_does_not_take()
                 returned = view(*args, **view_kwargs)
                 if isinstance(returned, Response):
                     return returned

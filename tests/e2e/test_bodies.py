@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -175,4 +176,30 @@ def test_a_body_that_is_neither_json_nor_a_form_is_refused_as_a_problem(
 
     assert 400 <= response.status_code < 500, response.text
     assert_problem(response, response.status_code)
+    assert call.took_effect is None or not call.took_effect()
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", None])
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.__name__ for e in ENDPOINTS])
+def test_json_sent_as_a_form_or_untyped_is_400_saying_to_send_it_as_json(
+    api: ShopApi,
+    admin_token: str,
+    endpoint: Callable[[ShopApi, str], Call],
+    content_type: str | None,
+) -> None:
+    """What `curl -d '{...}'` sends: JSON labelled a form (or, from other
+    clients, not labelled at all)."""
+    call = endpoint(api, admin_token)
+    headers = {**(call.headers or {}), **({"Content-Type": content_type} if content_type else {})}
+
+    response = requests.request(
+        call.method,
+        call.url,
+        headers=headers,
+        data=json.dumps(call.fields).encode(),
+        timeout=TIMEOUT,
+    )
+
+    problem = assert_problem(response, 400)
+    assert "send it with Content-Type: application/json" in problem["detail"], problem
     assert call.took_effect is None or not call.took_effect()

@@ -43,6 +43,7 @@ Documents = dict[str, dict[str, Any]]
 # Regular expression syntax Python reads and JavaScript refuses or reads otherwise.
 PYTHON_ONLY = re.compile(r"\\[AZz]|\(\?P|\(\?#|\(\?[aiLmsux]+[):]|\*\+|\+\+|\?\+")
 ADMIN = {"Authorization": "Bearer admin-token"}
+FORM = "application/x-www-form-urlencoded"
 ALICE = {"Authorization": "Bearer alice-token"}
 BOSS = {"Authorization": "Bearer boss-token"}  # users' only administrator in users_client
 IVAN = {"Authorization": "Bearer ivan-token"}  # a customer there
@@ -289,6 +290,14 @@ def assert_answer_documented(
             {"json": {"sku": "9", "name": "Ариана", "price": "1.199"}, "headers": ADMIN},
         ),
         ("post", "/api/beers", {"data": '{"sku": "123456"', "content_type": "application/json"}),
+        ("post", "/api/beers", {"data": '{"sku": "9"}', "content_type": FORM}),
+        (
+            "post",
+            "/api/beers",
+            {"json": {"sku": "9", "name": "Ариана", "price": "1.50", "qty": 3}, "headers": ADMIN},
+        ),
+        ("get", "/api/beers/{sku}", {"query_string": {"qty": "3"}}),
+        ("delete", "/api/beers/{sku}", {"json": {"qty": 3}}),
         ("get", "/api/beers/{sku}", {}),
         ("delete", "/api/beers/{sku}", {"headers": ADMIN}),
         ("get", "/api/beers", {"query_string": {"limit": "0"}}),

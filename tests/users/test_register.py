@@ -148,8 +148,9 @@ def test_nobody_registers_as_an_administrator(client: FlaskClient) -> None:
             "is_admin": True,
         },
     )
-    assert response.status_code == 201
-    assert response.json["is_admin"] is False
+    assert response.status_code == 400
+    assert response.json["errors"] == {"is_admin": ["Unknown field."]}
+    assert client.get("/api/users/exists?username=ivan").status_code == 404
 
 
 def test_a_taken_username_shows_in_exists_whatever_the_case(
