@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from .apidocs import SPEC_PATH, configure_api_docs
 from .config import BaseConfig, load_config
+from .cors import allow_browsers
 from .db import database_answers, end_session, tune_sqlite, unavailability_errors
 from .errors import DatabaseUnavailable
 from .health import health_blueprint
@@ -59,6 +60,7 @@ def create_service_app(
 
     configure_logging(service, app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     register_error_handlers(app)
+    allow_browsers(app)
     metrics = Metrics()
     app.extensions["metrics"] = metrics
     install_request_tracking(app, metrics, service)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 from flask.sansio.scaffold import find_package
 
+from .cors import web_origins
 from .logs import LOG_FORMATS
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ class BaseConfig:
     LOG_LEVEL = Setting("INFO", log_level)
     LOG_FORMAT = Setting("text", one_of(*LOG_FORMATS))  # "json": one JSON object a line
     MAX_CONTENT_LENGTH = 1024 * 1024
+    # Web pages on these origins may call the API (servicekit.cors); none: no CORS.
+    CORS_ORIGINS = Setting[tuple[str, ...]]((), web_origins)
     # APIFlask and the OpenAPI document.
     VALIDATION_ERROR_STATUS_CODE = 400
     VALIDATION_ERROR_DESCRIPTION = "Invalid input"

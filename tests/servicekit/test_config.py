@@ -45,7 +45,14 @@ OWNED = {
         "IDEMPOTENCY_TTL_SECONDS",
     },
 }
-SHARED = {"DATABASE_URL", "SECRET_KEY", "FLASK_SERVER_NAME", "LOG_LEVEL", "LOG_FORMAT"}
+SHARED = {
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "FLASK_SERVER_NAME",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "CORS_ORIGINS",
+}
 
 
 def service_app(service: str, settings: Mapping[str, Any] | None = None) -> APIFlask:
