@@ -209,3 +209,63 @@ def test_non_ascii_names_are_sent_as_utf8_not_escaped(api: ShopApi, admin_token:
         assert response.status_code == 200
         assert "Загорка".encode() in response.content
         assert b"\\u" not in response.content
+
+
+# Search
+
+
+@pytest.fixture
+def searchable(api: ShopApi, admin_token: str) -> dict[str, str]:
+    """Beers whose names share a word no other test's beers hold, by SKU in id order."""
+    word = unique("Слово").replace("-", "")  # "Слово" and 12 hex digits
+    names = [f"{word} Светло", f"{word} 100% Pale_Ale", f"Тъмно {word} Pale Ale"]
+    added = {}
+    for name in names:
+        added[api.new_beer(admin_token, name=name)] = name
+    return added
+
+
+def names_found(api: ShopApi, q: str, **params: int) -> tuple[list[str], str]:
+    response = api.list_beers({"q": q, **params})
+    assert response.status_code == 200, response.text
+    return [beer["name"] for beer in response.json()], response.headers["X-Total-Count"]
+
+
+def test_search_finds_names_containing_it_in_any_case_in_cyrillic_and_latin(
+    api: ShopApi, searchable: dict[str, str]
+) -> None:
+    names = list(searchable.values())
+    word = names[0].split()[0]
+    assert names_found(api, word.upper()) == (names, "3")
+    assert names_found(api, f"{word.lower()} свет") == ([names[0]], "1")
+    assert names_found(api, f"{word} 100% PALE_") == ([names[1]], "1")
+    assert names_found(api, f"тЪМНО {word.lower()}") == ([names[2]], "1")
+
+
+def test_percent_and_underscore_in_a_search_are_plain_characters(
+    api: ShopApi, searchable: dict[str, str]
+) -> None:
+    names = list(searchable.values())
+    word = names[0].split()[0]
+    assert names_found(api, f"{word} 100%") == ([names[1]], "1")
+    assert names_found(api, f"{word} 1_0") == ([], "0")
+    assert names_found(api, f"{word} pale ale") == ([names[2]], "1")
+    assert names_found(api, f"{word} pale_ale") == ([], "0")  # as a wildcard, "_" finds it
+    assert names[1] in names_found(api, "100% pale_ale", limit=1000)[0]
+    assert names_found(api, f"{word} %") == ([], "0")
+
+
+def test_a_search_pages_with_the_total_counting_the_matches(
+    api: ShopApi, searchable: dict[str, str]
+) -> None:
+    names = list(searchable.values())
+    word = names[0].split()[0]
+    assert names_found(api, word, limit=2) == (names[:2], "3")
+    assert names_found(api, word, limit=2, offset=2) == (names[2:], "3")
+    assert names_found(api, word, offset=3) == ([], "3")
+
+
+@pytest.mark.parametrize("q", ["", "я" * 256])
+def test_a_search_of_no_or_too_many_characters_is_400_naming_q(api: ShopApi, q: str) -> None:
+    problem = assert_problem(api.list_beers({"q": q}), 400)
+    assert list(problem["errors"]) == ["q"]
