@@ -23,7 +23,10 @@ from .services import Service, StartService, descendants, free_port
 
 pytestmark = pytest.mark.e2e
 
-READ_TIMEOUT = 0.5
+# Long enough that anything which waited on a frozen users, or queued behind a
+# request that did, shows as taking half of it at least, however loaded the
+# machine: what must be "at once" is held to under half of it.
+READ_TIMEOUT = 2.0
 BREAKER_SECONDS = 2.0
 
 
@@ -67,21 +70,27 @@ def test_the_breaker_opens_on_a_frozen_neighbour_and_closes_when_it_thaws(
     freeze(users, stop=True)
     waiting = threading.Thread(target=current)  # a request waiting on users meanwhile
     waiting.start()
+    time.sleep(READ_TIMEOUT / 10)  # (it has reached orders)
     health, health_seconds = timed(lambda: requests.get(f"{orders.url}/health", timeout=TIMEOUT))
+    health_beside_it = waiting.is_alive()
     timed_out = [timed(current) for _ in range(2)]
+    calls_before = upstream_outcomes(orders)
     refused, refused_seconds = timed(current)
+    calls_after = upstream_outcomes(orders)
     waiting.join()
     freeze(users, stop=False)
-    time.sleep(BREAKER_SECONDS + 0.2)
-    trial = current()
+    poll_until_answered(current, within=30)  # a trial call, once the pause is over
 
-    assert health.status_code == 200 and health_seconds < 0.3
+    assert health.status_code == 200 and health_beside_it
+    assert health_seconds < READ_TIMEOUT / 2
     for response, _ in timed_out:
         assert assert_problem(response, 503)["service"] == "users"
     assert assert_problem(refused, 503)["service"] == "users"
     assert "taken for down" in refused.json()["detail"]
-    assert refused_seconds < READ_TIMEOUT / 2  # at once, without a call
-    assert trial.status_code == 200
+    # At once, without a call: counted as refused, and no call was made.
+    assert calls_after.get("refused", 0) == calls_before.get("refused", 0) + 1
+    assert sum(calls_after.values()) == sum(calls_before.values()) + 1
+    assert refused_seconds < READ_TIMEOUT / 2
 
 
 def test_health_answers_at_once_while_many_requests_wait_on_a_frozen_neighbour(
@@ -106,12 +115,14 @@ def test_health_answers_at_once_while_many_requests_wait_on_a_frozen_neighbour(
         health, health_seconds = timed(
             lambda: requests.get(f"{orders.url}/health", timeout=TIMEOUT)
         )
+        still_waiting = sum(thread.is_alive() for thread in waiting)
     finally:
         freeze(users, stop=False)
     for thread in waiting:
         thread.join()
 
-    assert health.status_code == 200 and health_seconds < 0.3
+    assert health.status_code == 200 and still_waiting > 0  # answered beside them
+    assert health_seconds < 3.0 / 2  # not after a read timeout
 
 
 def poll_until_answered(call: Callable[[], requests.Response], within: float) -> list[str]:

@@ -59,14 +59,21 @@ def test_a_login_flood_does_not_starve_the_other_endpoints(start_service: StartS
         flooder.start()
     try:
         time.sleep(0.5)
-        seconds = []
+        me_seconds, login_seconds = [], []
         for _ in range(20):
             started = time.monotonic()
             assert api.me(token).status_code == 200
-            seconds.append(time.monotonic() - started)
+            me_seconds.append(time.monotonic() - started)
+            started = time.monotonic()
+            assert api.login(unique("nobody"), "a wrong guess").status_code in (401, 503)
+            login_seconds.append(time.monotonic() - started)
     finally:
         stop.set()
         for flooder in flooders:
             flooder.join(TIMEOUT)
 
-    assert statistics.median(seconds) < 0.25, seconds
+    # Relative, so that a loaded machine, which slows both, cannot fail it: a
+    # login waits its turn behind the flood's password checks, and a request
+    # that needs none does not.
+    me, login = statistics.median(me_seconds), statistics.median(login_seconds)
+    assert me < login / 3, (me_seconds, login_seconds)
