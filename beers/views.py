@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Response, url_for
@@ -17,6 +18,9 @@ from servicekit.upstream import RemoteUser
 from . import domain
 from .models import Beer
 from .schemas import BeerIn, BeerListQuery, BeerOut, BeerPatch, BeerReplace
+
+# What administrators change: who did it, and what.
+audit = logging.getLogger("beers.audit")
 
 bp = ServiceBlueprint(
     "beers",
@@ -86,6 +90,14 @@ def get_beer(sku: str) -> Any:
 def add_beer(fields: dict[str, Any], user: RemoteUser) -> tuple[Beer, int, dict[str, str]]:
     """Add a beer to the catalogue (administrators only)."""
     beer = domain.add_beer(fields)
+    audit.info(
+        "administrator %d added beer %s: name %s, price %s",
+        user.id,
+        beer.sku,
+        beer.name,
+        beer.price,
+        extra={"admin_id": user.id, "sku": beer.sku},
+    )
     return beer, 201, {"Location": url_for(".get_beer", sku=beer.sku)}
 
 
@@ -96,7 +108,7 @@ def add_beer(fields: dict[str, Any], user: RemoteUser) -> tuple[Beer, int, dict[
 @bp.doc(responses={400: BAD_PRICE, 404: NO_SUCH_BEER}, extensions=SKU_IN_PATH)
 def replace_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
     """Replace a beer's name, price and image (administrators only); SKUs never change."""
-    return domain.change_beer(sku, fields)
+    return _audited_change(sku, fields, user)
 
 
 @bp.patch("/<sku>")
@@ -107,7 +119,27 @@ def replace_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
 def change_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
     """Change some of a beer's name, price and image (administrators only): only the
     fields sent change; an empty or null image removes it. SKUs never change."""
-    return domain.change_beer(sku, fields)
+    return _audited_change(sku, fields, user)
+
+
+def _audited_change(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
+    """The change, and an audit line saying what changed from what (as the
+    catalogue showed it just before) to what."""
+    before = domain.find_beer(sku)
+    beer = domain.change_beer(sku, fields)
+    changes = [
+        f"{name} from {getattr(before, name)} to {getattr(beer, name)}"
+        for name in domain.CHANGEABLE
+        if getattr(before, name) != getattr(beer, name)
+    ]
+    audit.info(
+        "administrator %d changed beer %s: %s",
+        user.id,
+        sku,
+        ", ".join(changes) or "nothing",
+        extra={"admin_id": user.id, "sku": sku},
+    )
+    return beer
 
 
 @bp.delete("/<sku>")
@@ -117,4 +149,7 @@ def change_beer(sku: str, fields: dict[str, Any], user: RemoteUser) -> Beer:
 def delete_beer(sku: str, user: RemoteUser) -> Response:
     """Remove a beer from the catalogue (administrators only)."""
     domain.delete_beer(sku)
+    audit.info(
+        "administrator %d deleted beer %s", user.id, sku, extra={"admin_id": user.id, "sku": sku}
+    )
     return no_content()

@@ -12,6 +12,7 @@ from servicekit.config import Setting, UpstreamConfig
 from servicekit.upstream import HttpUsersClient, UsersClient
 
 from .beers_client import BeersClient, HttpBeersClient
+from .metrics import OrdersMetrics
 from .models import db
 
 
@@ -46,6 +47,7 @@ def create_app(
     app.extensions["beers_client"] = beers_client or upstream_client(
         app, HttpBeersClient, "BEERS_URL"
     )
+    app.extensions["orders_metrics"] = OrdersMetrics(app.extensions["metrics"])
     from .views import bp
 
     app.register_blueprint(bp)

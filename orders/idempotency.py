@@ -39,6 +39,7 @@ from servicekit.errors import Problem, ValidationFailed
 from servicekit.problem_json import render_problem
 from servicekit.upstream import RemoteUser
 
+from .metrics import orders_metrics
 from .models import IdempotencyKey, db
 
 HEADER = "Idempotency-Key"
@@ -146,6 +147,7 @@ def idempotent(
             claim = Claim(user.id, request.method, path, key, hashlib.sha256(identity).hexdigest())
             claim_id, kept = _claim(claim)
             if kept is not None:
+                orders_metrics().replays.inc()
                 return kept
             return _run_and_keep(claim_id, lambda: view(*args, user=user, **kwargs))
 

@@ -20,6 +20,7 @@ from servicekit.upstream import RemoteUser
 from . import domain
 from .beers_client import BeersClient, CatalogueBeer
 from .idempotency import HEADER, IDEMPOTENT, KeyInUse, KeyReused, idempotent
+from .metrics import orders_metrics
 from .schemas import (
     AddBeerIn,
     OrderListQuery,
@@ -279,7 +280,9 @@ def remove_beer(query: dict[str, str], body: dict[str, str], user: RemoteUser) -
 )
 def checkout(user: RemoteUser) -> domain.OrderView:
     """Check out the open order at the prices it shows, if they are still the catalogue's."""
-    return domain.checkout(user.id, beers_client())
+    order = domain.checkout(user.id, beers_client())
+    orders_metrics().checked_out_order(order.total)
+    return order
 
 
 @bp.get("/<int:order_id>")

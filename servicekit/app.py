@@ -71,6 +71,7 @@ def create_service_app(
     db.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
+        metrics.watch_pool(db.engine)
         unavailable = unavailability_errors(db.engine)
         answer_503_while_the_database_is_down(app, service, unavailable)
     # Before flask-sqlalchemy's own teardown (teardowns run last added first).
@@ -174,6 +175,8 @@ def upstream_client(app: APIFlask, client_class: type[Client], url_setting: str)
         observe=metrics.observe_upstream,
         trace=tracing.client_span if (tracing := app.extensions.get("tracing")) else None,
         breaker=CircuitBreaker(
-            app.config["UPSTREAM_BREAKER_FAILURES"], app.config["UPSTREAM_BREAKER_SECONDS"]
+            app.config["UPSTREAM_BREAKER_FAILURES"],
+            app.config["UPSTREAM_BREAKER_SECONDS"],
+            on_change=metrics.breaker_observer(client_class.service),
         ),
     )

@@ -106,6 +106,13 @@ def _reader_for(parse: Callable[[str], Any], default: object) -> Callable[[str],
     return parse
 
 
+def on_or_off(raw: str) -> bool:
+    """A yes-or-no setting: `true` or `false`."""
+    if raw not in ("true", "false"):
+        raise ValueError("it is true or false")
+    return raw == "true"
+
+
 def one_of(*choices: str) -> Callable[[str], str]:
     """A setting's reader that takes only these values."""
 
@@ -125,6 +132,7 @@ class BaseConfig:
     FLASK_SERVER_NAME = Setting[str | None](None, host_and_port)
     LOG_LEVEL = Setting("INFO", log_level)
     LOG_FORMAT = Setting("text", one_of(*LOG_FORMATS))  # "json": one JSON object a line
+    ACCESS_LOG = Setting(True, on_or_off)  # a line for every request (servicekit.observability)
     MAX_CONTENT_LENGTH = 1024 * 1024
     # Web pages on these origins may call the API (servicekit.cors); none: no CORS.
     CORS_ORIGINS = Setting[tuple[str, ...]]((), web_origins)

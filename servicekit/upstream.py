@@ -79,6 +79,9 @@ class CircuitBreaker:
     wait on each other. The trial is known by its thread (a call runs on one
     thread from `allow` to `record`), so a call sent before the breaker opened
     and failing late is not taken for a failed trial.
+
+    `on_change` hears each change: True when it opens, False when it closes
+    (the metrics: servicekit.observability).
     """
 
     def __init__(
@@ -87,8 +90,10 @@ class CircuitBreaker:
         max_pause: float = 30.0,
         clock: Callable[[], float] = monotonic,
         first_pause: float = 1.0,
+        on_change: Callable[[bool], None] | None = None,
     ) -> None:
         self.failures, self.max_pause, self.clock = failures, max_pause, clock
+        self.on_change = on_change or (lambda opened: None)
         self.first_pause = min(first_pause, max_pause)
         self._lock = threading.Lock()
         self._failed = 0
@@ -118,13 +123,17 @@ class CircuitBreaker:
             return  # the usual case: nothing to change, no lock taken
         with self._lock:
             if not failed:
+                was_open = self._opened_at is not None
                 self._failed, self._opened_at, self._pause, self._trial = 0, None, 0.0, None
+                if was_open:
+                    self.on_change(False)
             elif self._trial == threading.get_ident():
                 self._open(min(self._pause * 2, self.max_pause))
             elif self._opened_at is None:
                 self._failed += 1
                 if self._failed >= self.failures:
                     self._open(self.first_pause)
+                    self.on_change(True)
 
     def _open(self, pause: float) -> None:
         self._opened_at, self._pause, self._trial = self.clock(), pause, None

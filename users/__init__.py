@@ -11,6 +11,7 @@ from apiflask import APIFlask
 from servicekit.app import create_service_app
 from servicekit.config import BaseConfig, Setting
 
+from .metrics import UsersMetrics
 from .models import db
 from .throttling import trusted_networks
 
@@ -37,6 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> APIFlask:
         db=db,
         test_config=test_config,
     )
+    app.extensions["users_metrics"] = UsersMetrics(app.extensions["metrics"])
     from .domain import stand_in_hash
     from .schemas import is_common_password
     from .views import bp

@@ -44,6 +44,7 @@ from servicekit.errors import (
 )
 
 from . import throttling
+from .metrics import users_metrics
 from .models import Token, User, db
 
 TOKEN_BYTES = 32  # 256 random bits
@@ -106,8 +107,15 @@ _hashing = threading.Semaphore(1)
 
 @contextmanager
 def password_turn(wait_seconds: float) -> Iterator[None]:
-    if not _hashing.acquire(timeout=wait_seconds):
-        raise PasswordsBusy()
+    if not _hashing.acquire(blocking=False):
+        waiting = users_metrics().passwords_waiting
+        waiting.inc()
+        try:
+            turn = _hashing.acquire(timeout=wait_seconds)
+        finally:
+            waiting.dec()
+        if not turn:
+            raise PasswordsBusy()
     try:
         yield
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import wraps
@@ -17,6 +18,7 @@ from servicekit.errors import Conflict, Forbidden, NotFound, Unauthorized, Valid
 from servicekit.output import ServiceBlueprint
 
 from . import Config, domain
+from .metrics import users_metrics
 from .models import User
 from .schemas import (
     AccountDeletionIn,
@@ -33,6 +35,10 @@ from .schemas import (
     UserPatch,
 )
 from .throttling import Limits, Quota, client_address
+
+log = logging.getLogger(__name__)
+# What administrators change: who did it, and what.
+audit = logging.getLogger("users.audit")
 
 bp = ServiceBlueprint(
     "users",
@@ -161,14 +167,26 @@ LOGIN_ERRORS = {
 def login(credentials: dict[str, str]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Log in: trade a username and password for a new bearer token."""
     config = current_app.config
-    issued, quota = domain.log_in(
-        credentials["username"],
-        credentials["password"],
-        ttl_seconds=config["TOKEN_TTL_SECONDS"],
-        address=_client_address(),
-        limits=_login_limits(),
-        wait_seconds=config["PASSWORD_WAIT_SECONDS"],
-    )
+    username, address = credentials["username"], _client_address()
+    logins = users_metrics().logins
+    try:
+        issued, quota = domain.log_in(
+            username,
+            credentials["password"],
+            ttl_seconds=config["TOKEN_TTL_SECONDS"],
+            address=address,
+            limits=_login_limits(),
+            wait_seconds=config["PASSWORD_WAIT_SECONDS"],
+        )
+    except domain.TooManyFailures:
+        logins.labels("throttled").inc()
+        log.info("login of %s from %s throttled", username, address, extra={"username": username})
+        raise
+    except Unauthorized:
+        logins.labels("failed").inc()
+        log.info("login of %s from %s failed", username, address, extra={"username": username})
+        raise
+    logins.labels("ok").inc()
     # A token is a secret: never cached.
     return asdict(issued), 200, {"Cache-Control": "no-store", **quota.headers()}
 
@@ -422,4 +440,13 @@ def get_user(user_id: int, caller: Any) -> User:
 def change_user(user_id: int, fields: dict[str, Any], caller: Any) -> User:
     """Make a user an administrator, or no longer one (administrators only); never
     the last administrator."""
-    return domain.set_admin(caller.id, user_id, fields["is_admin"])
+    user = domain.set_admin(caller.id, user_id, fields["is_admin"])
+    audit.info(
+        "administrator %d %s user %d (%s)",
+        caller.id,
+        "promoted" if user.is_admin else "demoted",
+        user.id,
+        user.username,
+        extra={"admin_id": caller.id, "user_id": user.id, "is_admin": user.is_admin},
+    )
+    return user

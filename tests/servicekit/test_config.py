@@ -52,6 +52,7 @@ SHARED = {
     "LOG_LEVEL",
     "LOG_FORMAT",
     "CORS_ORIGINS",
+    "ACCESS_LOG",
 }
 
 
