@@ -76,6 +76,6 @@ def test_a_pooled_connection_that_died_is_one_warning_line_not_a_traceback(
     assert "Traceback" not in log
     dropped = [line for line in log.splitlines() if "Exception during reset" in line]
     assert len(dropped) == 1
-    assert " WARNING beers sqlalchemy.pool" in dropped[0]
+    assert " WARNING " in dropped[0] and " sqlalchemy.pool" in dropped[0]
     assert "terminating connection" in dropped[0]
     assert app.test_client().get("/api/beers/").status_code == 200
