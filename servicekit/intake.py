@@ -133,10 +133,13 @@ def _is_json_document(raw: bytes) -> bool:
 def _refuse_undeclared_inputs(environ: dict[str, Any]) -> None:
     """400 naming each query parameter the operation does not declare, and each
     body field sent to a public operation that takes no body."""
+    has_query = bool(environ.get("QUERY_STRING"))
+    if not (has_query or _has_body(environ)):  # most requests: nothing to look up
+        return
     declared = _declared_by_the_view()
     if declared is None:
         return
-    if environ.get("QUERY_STRING"):
+    if has_query:
         unknown = [name for name in request.args if name not in declared.query]
         if unknown:
             raise UnknownFields(dict.fromkeys(unknown))
