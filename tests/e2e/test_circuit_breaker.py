@@ -202,11 +202,12 @@ def test_while_a_neighbour_stays_down_the_pause_between_trials_doubles_up_to_the
     answered = trial_times(orders, 5)
     gaps = [later - earlier for earlier, later in zip(answered, answered[1:], strict=False)]
 
-    # Pauses of 1, 2, 4, 4 s: a gap is never shorter than its pause, and the
-    # time a loaded machine adds is the same for each, so each doubled pause
-    # shows as a longer gap, and the capped one as no longer than a doubling.
+    # Pauses of 1, 2, 4, 4 s. A gap is its pause, give or take how late the
+    # answers before and after it reached us (a quarter of the pause allowed),
+    # and a loaded machine delays each about alike: each doubled pause shows
+    # as a longer gap, and the capped one as shorter than a doubling.
     assert len(gaps) == 4, answered
-    assert all(gap >= pause * 0.95 for gap, pause in zip(gaps, (1, 2, 4, 4), strict=True)), gaps
+    assert all(gap > pause * 0.75 for gap, pause in zip(gaps, (1, 2, 4, 4), strict=True)), gaps
     assert gaps[0] < gaps[1] < gaps[2], gaps
     assert gaps[3] < 8, gaps  # capped at 4, not doubled to 8
 
