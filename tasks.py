@@ -551,8 +551,23 @@ def check(c: Context) -> None:
     objects = [path for path in manifests.glob("*.yaml") if path.name != "kustomization.yaml"]
     c.run(f"{validate} {' '.join(map(str, sorted(objects)))} {manifests}/examples/*.yaml")
     c.run(f"{tools / 'check-jsonschema'} --builtin-schema vendor.compose-spec compose.yaml")
+    check_alerts(c)
     # The restricted Pod Security Standard, graceful stops, who may connect to whom.
     c.run(f"{sys.executable} -m pytest -q -p no:cacheprovider tests/deploy")
+
+
+def check_alerts(c: Context) -> None:
+    """The Prometheus configuration, and each alert shown firing and quiet
+    (deploy/prometheus/alerts_test.yml), by promtool: Debian's `prometheus`."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            raise Exit("inv check: promtool is missing: apt-get install prometheus", code=1)
+        print("inv check: alerts not tested: promtool is missing (apt-get install prometheus)")
+        return
+    alerts = ROOT / "deploy" / "prometheus"
+    c.run(f"{promtool} check config {alerts / 'prometheus.yml'}")
+    c.run(f"{promtool} test rules {alerts / 'alerts_test.yml'}")
 
 
 @task(
