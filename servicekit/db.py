@@ -143,8 +143,11 @@ def stay_with_the_file_opened(engine: Engine, path: str) -> None:
     unlinked file (or a new one would create an empty database there): each
     checkout compares the file at `path` with the one opened, and a stale
     connection is dropped; a new one is refused as the database being
-    unavailable (503, and /ready 503) until the service is restarted."""
-    opened: list[FileIdentity] = []
+    unavailable (503, and /ready 503) until the service is restarted.
+
+    The file is the one there now, when the service starts (every worker
+    knows it before its first connection), else the one its first connection
+    makes (a test's fresh database)."""
 
     def identity() -> FileIdentity | None:
         try:
@@ -152,6 +155,9 @@ def stay_with_the_file_opened(engine: Engine, path: str) -> None:
         except OSError:
             return None
         return found.st_dev, found.st_ino
+
+    there = identity()
+    opened: list[FileIdentity] = [there] if there else []
 
     @event.listens_for(engine, "do_connect")
     def refuse_another_file(dialect: Dialect, record: Any, cargs: Any, cparams: Any) -> None:
