@@ -24,7 +24,7 @@ def test_json_logs_are_one_object_a_line_with_the_request_fields(
         headers={"X-Request-ID": "json-logs-1"},
         timeout=TIMEOUT,
     )
-    assert answer.status_code == 404
+    assert answer.status_code == 400  # beers takes no `token` query parameter
 
     lines = [line for line in beers.output().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line, JSON
@@ -34,7 +34,8 @@ def test_json_logs_are_one_object_a_line_with_the_request_fields(
     (access,) = [record for record in records if record.get("request_id") == "json-logs-1"]
     assert access["method"] == "GET"
     assert access["path"] == "/api/beers/no-such-sku"
-    assert access["status"] == 404 and access["duration_ms"] >= 0
+    assert access["status"] == 400 and access["duration_ms"] >= 0
+    assert access["route"] == "/api/beers/<sku>"
     assert "secret-token" not in beers.output()
 
 
@@ -55,3 +56,18 @@ def test_text_logs_name_the_service_on_every_line_in_one_time_format(
         assert time.endswith("Z") and "T" in time, line
         assert service == "users", line
     assert "GET /api/users/a\\x85b\\u2028c\\u2029d\\x1ee\\x0af 404" in output
+
+
+def test_at_the_default_level_every_request_has_its_line_unless_access_log_is_false(
+    start_service: StartService,
+) -> None:
+    chatty = start_service("beers", workers=1, LOG_LEVEL="INFO")
+    quiet = start_service("beers", workers=1, LOG_LEVEL="INFO", ACCESS_LOG="false")
+    for service in (chatty, quiet):
+        answer = requests.get(
+            f"{service.url}/api/beers/?limit=1", headers={"X-Request-ID": "ok-1"}, timeout=TIMEOUT
+        )
+        assert answer.status_code == 200
+
+    assert "INFO beers servicekit.access [ok-1] GET /api/beers/ 200 " in chatty.output()
+    assert "servicekit.access" not in quiet.output()

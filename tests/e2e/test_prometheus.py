@@ -1,13 +1,16 @@
 """The real Prometheus (Debian's `prometheus`) with deploy/prometheus's
 configuration pointed at the running shop: it scrapes every service, finds a
 request rate, loads every alert, and answers every query of the Grafana
-dashboard. Skipped where Prometheus is not installed, unless CI is set."""
+dashboard. Skipped where Prometheus is not installed, unless CI is set.
+Before it, what a scrape finds under the real server: every worker's share,
+merged, a killed worker's gauges gone and its counts kept."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,9 +22,10 @@ import requests
 import yaml
 
 from servicekit.launcher import free_port
+from tests.metrics import samples
 
 from .api_client import TIMEOUT
-from .services import Shop
+from .services import Shop, StartService, descendants, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +58,7 @@ def prometheus(shop: Shop, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: ready(url, process), START_SECONDS, "Prometheus to start", folder)
+        wait_or_fail(lambda: ready(url, process), START_SECONDS, "Prometheus to start", folder)
         yield url
     finally:
         process.terminate()
@@ -91,7 +95,9 @@ def ready(url: str, process: subprocess.Popen[bytes]) -> bool:
         return False
 
 
-def wait_for(done: Callable[[], bool], seconds: float, what: str, logs: Path | None = None) -> None:
+def wait_or_fail(
+    done: Callable[[], bool], seconds: float, what: str, logs: Path | None = None
+) -> None:
     deadline = time.monotonic() + seconds
     while not done():
         if time.monotonic() > deadline:
@@ -122,7 +128,7 @@ def test_prometheus_scrapes_every_service_and_sees_requests(prometheus: str, sho
             rates.get(service, 0) > 0 for service in SERVICES
         )
 
-    wait_for(every_service_up_with_requests, SCRAPE_SECONDS, "every service up, with requests")
+    wait_or_fail(every_service_up_with_requests, SCRAPE_SECONDS, "every service up, with requests")
 
     workers = by_job(query(prometheus, "sum by (job) (workers)"))
     assert set(workers) == set(SERVICES) and all(count >= 1 for count in workers.values())
@@ -142,7 +148,7 @@ def test_prometheus_loads_every_alert(prometheus: str) -> None:
         rules = [rule for group in answer["data"]["groups"] for rule in group["rules"]]
         return all(rule["health"] == "ok" for rule in rules)
 
-    wait_for(evaluated, SCRAPE_SECONDS, "every alert evaluated without error")
+    wait_or_fail(evaluated, SCRAPE_SECONDS, "every alert evaluated without error")
 
 
 def test_every_dashboard_query_runs(prometheus: str) -> None:
@@ -161,3 +167,23 @@ def test_every_dashboard_query_runs(prometheus: str) -> None:
             .replace("$job", "users|beers|orders")
         )
         query(prometheus, promql)  # a query Prometheus cannot parse or run fails here
+
+
+def test_workers_add_up_and_a_killed_one_is_counted_not_kept(start_service: StartService) -> None:
+    beers = start_service("beers", workers=2)
+
+    def metric(name: str) -> float:
+        text = requests.get(f"{beers.url}/metrics", timeout=TIMEOUT).text
+        return sum(value for _, value in samples(text, name))
+
+    assert wait_for(lambda: metric("workers") == 2, SCRAPE_SECONDS)
+    assert metric("worker_starts_total") == 2
+    assert metric("worker_resident_memory_bytes") > metric("worker_resident_memory_max_bytes")
+    cpu = metric("worker_cpu_seconds_total")
+
+    os.kill(sorted(descendants(beers.process.pid))[0], signal.SIGKILL)
+
+    # Its replacement starts (counted), and only live workers are in the gauges.
+    assert wait_for(lambda: metric("worker_starts_total") == 3, SCRAPE_SECONDS)
+    assert wait_for(lambda: metric("workers") == 2, SCRAPE_SECONDS)
+    assert metric("worker_cpu_seconds_total") >= cpu  # the dead worker's CPU stays counted
