@@ -136,6 +136,11 @@ class BaseConfig:
     MAX_CONTENT_LENGTH = 1024 * 1024
     # Web pages on these origins may call the API (servicekit.cors); none: no CORS.
     CORS_ORIGINS = Setting[tuple[str, ...]]((), web_origins)
+    # The server's front (servicekit.front): a body not whole this long after
+    # its headers is a 408; what a worker's memory must stay under, a quarter
+    # of it for request bodies held at once.
+    BODY_TIMEOUT_SECONDS = Setting(30.0, float)
+    WORKER_MEMORY_MIB = Setting(256, int)
     # APIFlask and the OpenAPI document.
     VALIDATION_ERROR_STATUS_CODE = 400
     VALIDATION_ERROR_DESCRIPTION = "Invalid input"

@@ -8,15 +8,24 @@ request is its pool's business. With one or two workers, the slow-client test
 at times saw a lone request wait about 10 s behind such bodies. Here a body
 costs the event loop a few bytes until it is complete, and a thread is started
 whenever a request finds none idle.
+
+A body with a length is read in one call, in Rust, however many pieces it
+comes in; a worker holds at most `body_budget` bytes of bodies at once (a body
+waits its turn, unread, in the kernel's buffers), and a body not whole within
+`body_timeout` seconds of its headers is a 408 and its connection is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import io
 import logging
+import os
+import signal
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from queue import SimpleQueue
 from typing import Any
@@ -33,6 +42,12 @@ JOINERS = {"HTTP_COOKIE": "; "}
 # Past the app's body limit, this much more is read and dropped, so that the
 # client is not reset before it reads its 413.
 DRAIN_BYTES = 2 * 1024 * 1024
+# From the master: this worker is about to be stopped (servicekit.serving).
+DRAIN_SIGNAL = signal.SIGUSR1
+# Bodies this small are read without waiting for the budget: a worker's
+# open connections (BACKPRESSURE) bound what they hold together, and an
+# ordinary request is not queued behind a flood of big bodies.
+SMALL_BODY_BYTES = 16 * 1024
 # A body granian cannot read (a broken chunk, say): the client's fault.
 UNREADABLE_BODY: WSGIAnswer = (
     400,
@@ -40,6 +55,131 @@ UNREADABLE_BODY: WSGIAnswer = (
     b'{"type":"about:blank","title":"Bad Request","status":400,'
     b'"detail":"The request body could not be read."}\n',
 )
+
+
+# How often the worker's memory is read while a chunked body is collected.
+MEMORY_CHECK_SECONDS = 0.02
+BODY_TOO_LARGE: WSGIAnswer = (
+    413,
+    [("Content-Type", "application/problem+json"), ("Connection", "close")],
+    b'{"type":"about:blank","title":"Content Too Large","status":413,'
+    b'"detail":"The request body is larger than the server can hold now."}\n',
+)
+
+
+class BodyTooLarge(Exception):
+    """A chunked body given up while it was read: the worker's memory ran short."""
+
+
+def body_timeout_answer(seconds: float) -> WSGIAnswer:
+    """The 408 for a body not whole in time; the connection closes after it."""
+    detail = f"The request body did not arrive whole within {seconds:g} seconds."
+    return (
+        408,
+        [("Content-Type", "application/problem+json"), ("Connection", "close")],
+        b'{"type":"about:blank","title":"Request Timeout","status":408,"detail":"%s"}\n'
+        % detail.encode(),
+    )
+
+
+class BodyBudget:
+    """The bytes of request bodies a worker holds at once. A body takes its
+    share before it is read and gives it back once it is answered; past the
+    budget, bodies wait their turn, first come first served. Used from the event
+    loop's thread only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def take(self, size: int) -> int:
+        """Wait until size bytes (at most the whole budget) are free; what was taken."""
+        size = min(size, self.limit)
+        if not self._waiting and self.held + size <= self.limit:
+            self.held += size
+            return size
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (size, turn)
+        self._waiting.append(entry)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.give_back(size)  # granted just as it was given up
+            else:
+                self._waiting.remove(entry)
+            raise
+        return size
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+        while self._waiting and self.held + self._waiting[0][0] <= self.limit:
+            size, turn = self._waiting.popleft()
+            self.held += size
+            turn.set_result(None)
+        if self.held == 0:
+            release_free_memory()
+
+
+class MemoryWatch:
+    """A chunked body is collected whole in Rust, out of the budget's sight
+    (its length is not known ahead). While any is being collected, the
+    worker's resident memory is read every MEMORY_CHECK_SECONDS; past `limit`
+    bytes every such read in progress is given up."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.collecting = 0
+        self._alarm: asyncio.Future[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
+
+    async def collect(self, protocol: HTTPProtocol) -> bytes:
+        """The whole body; BodyTooLarge if memory runs short meanwhile."""
+        loop = asyncio.get_running_loop()
+        if self._alarm is None or self._alarm.done():
+            self._alarm = loop.create_future()
+        alarm = self._alarm
+        reading: asyncio.Future[bytes] = asyncio.ensure_future(protocol())
+        self.collecting += 1
+        if self._watching is None or self._watching.done():
+            self._watching = loop.create_task(self._watch())
+        try:
+            first: set[asyncio.Future[Any]] = {reading, alarm}
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            if not reading.done():
+                raise BodyTooLarge
+            return reading.result()
+        finally:
+            self.collecting -= 1
+            if not reading.done():
+                reading.cancel()  # drops the Rust side's read, and the connection
+
+    async def _watch(self) -> None:
+        while self.collecting:
+            await asyncio.sleep(MEMORY_CHECK_SECONDS)
+            if resident_bytes() > self.limit and self._alarm is not None:
+                self._alarm.set_result(None)
+                self._alarm = None
+
+
+def resident_bytes() -> int:
+    """This process's resident memory."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * PAGE_BYTES
+
+
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+def release_free_memory() -> None:
+    """Hand the pages of freed bodies back to the system (glibc keeps the top
+    of its heaps otherwise)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
 
 
 class RequestThreads:
@@ -77,32 +217,101 @@ class RequestThreads:
 class Front:
     """An RSGI application (granian's native interface) serving a WSGI app."""
 
-    def __init__(self, app: WSGIApp, max_threads: int, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        max_threads: int,
+        max_body_bytes: int,
+        body_timeout: float = 30.0,
+        body_budget: int = 64 * 1024 * 1024,
+        memory_limit: int = 192 * 1024 * 1024,
+    ) -> None:
         self.app = app
         self.threads = RequestThreads(max_threads)
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+        self.budget = BodyBudget(body_budget)
+        self.memory = MemoryWatch(memory_limit)
+        self.draining = False
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the worker's event loop, once: DRAIN_SIGNAL from the master (the
+        server is about to stop this worker) makes every answer from then on
+        close its connection, so that no client sends its next request on a
+        connection about to be closed."""
+        loop.add_signal_handler(DRAIN_SIGNAL, self._drain)
+
+    def _drain(self) -> None:
+        self.draining = True
 
     async def __rsgi__(self, scope: Scope, protocol: HTTPProtocol) -> None:
+        share = self._share_of_budget(scope)
+        taken = 0
         try:
-            body = await self._read_body(scope, protocol)
+            async with asyncio.timeout(self.body_timeout):
+                if share > SMALL_BODY_BYTES:
+                    taken = await self.budget.take(share)
+                body = await self._read_body(scope, protocol)
+        except TimeoutError:
+            protocol.response_bytes(*body_timeout_answer(self.body_timeout))
+            self._give_back(taken)
+            return
         except ProtocolClosed:
+            self._give_back(taken)
             return  # the client left before its request was whole
         except ProtocolError:
+            self._give_back(taken)
             protocol.response_bytes(*UNREADABLE_BODY)
             return
+        except BodyTooLarge:
+            self._give_back(taken)
+            protocol.response_bytes(*BODY_TOO_LARGE)
+            return
+        try:
+            status, headers, content = await self._run_app(scope, body)
+        finally:
+            del body
+            self._give_back(taken)
+        if self.draining:
+            headers = [*headers, ("Connection", "close")]
+        protocol.response_bytes(status, headers, content)
+
+    def _give_back(self, taken: int) -> None:
+        if taken:
+            self.budget.give_back(taken)
+
+    def _share_of_budget(self, scope: Scope) -> int:
+        """The most this request's body will hold: its length, the limit + 1
+        for a chunked one or one past the limit."""
+        headers = scope.headers
+        keep = self.max_body_bytes + 1
+        if "transfer-encoding" in headers:
+            return keep
+        try:
+            return min(int(headers.get("content-length", "0")), keep)
+        except ValueError:
+            return keep
+
+    async def _run_app(self, scope: Scope, body: bytes) -> WSGIAnswer:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[WSGIAnswer] = loop.create_future()
         environ = wsgi_environ(scope, body)
         self.threads.submit(lambda: self._answer(environ, loop, answer))
-        status, headers, content = await answer
-        protocol.response_bytes(status, headers, content)
+        return await answer
 
     async def _read_body(self, scope: Scope, protocol: HTTPProtocol) -> bytes:
-        """The body, whole; past the app's limit, the first limit + 1 bytes (the
-        app then answers 413), after reading up to DRAIN_BYTES more."""
+        """The body, whole, read in one call however it is cut up; past the
+        declared limit, the first limit + 1 bytes (the app then answers 413),
+        after reading up to DRAIN_BYTES more."""
         headers = scope.headers
-        if "transfer-encoding" not in headers and headers.get("content-length", "0") == "0":
+        chunked = "transfer-encoding" in headers
+        length = headers.get("content-length", "0")
+        if not chunked and length == "0":
             return b""
+        if chunked:
+            return await self.memory.collect(protocol)
+        if length.isdigit() and int(length) <= self.max_body_bytes:
+            return await protocol()
         chunks, size, keep = [], 0, self.max_body_bytes + 1
         async for chunk in protocol:
             if size < keep:

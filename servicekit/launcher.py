@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import importlib
 import logging
 import os
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ from .migrations import (
     migration_target,
     upgrade,
 )
+from .serving import JEMALLOC_CONF, JEMALLOC_CONF_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +161,7 @@ def server_env(database_url: str | None) -> dict[str, str]:
     """The environment one service's server runs in: this one, with its own
     database (DATABASE_URL removed when it has none: the default file then)."""
     env = dict(os.environ)
+    env[JEMALLOC_CONF_VARIABLE] = JEMALLOC_CONF  # else the server starts itself again with it
     if database_url:
         env["DATABASE_URL"] = database_url
     else:
@@ -186,7 +190,51 @@ def start_servers(
     logs: Path | None = None,
 ) -> dict[str, subprocess.Popen[bytes]]:
     """A server for each service, each told where its neighbours are, stopped
-    if this process dies; their stderr into `logs`/<service>.log if given."""
+    if this process dies; their stderr into `logs`/<service>.log if given.
+
+    One launcher at a time checks the ports and starts its servers, until each
+    listens (or has exited): of two `inv up` started together, the second finds
+    the ports taken (PortInUse) rather than each getting some of them."""
+    with starting_alone():
+        check_ports_free(host, ports)
+        servers = _start(host, ports, database_urls, workers, env, logs)
+        wait_for(
+            lambda: all(_listening_or_gone(host, ports[n], s) for n, s in servers.items()),
+            READY_TIMEOUT,
+        )
+    return servers
+
+
+def _listening_or_gone(host: str, port: int, server: subprocess.Popen[bytes]) -> bool:
+    return server.poll() is not None or not port_is_free(host, port)
+
+
+@contextmanager
+def starting_alone() -> Iterator[None]:
+    """Hold this machine's launch lock (a file lock the kernel drops with its holder)."""
+    path = Path(tempfile.gettempdir()) / f"shop-launch-{os.getuid()}.lock"
+    with path.open("a") as lock:
+        if not wait_for(lambda: _try_lock(lock.fileno()), READY_TIMEOUT):
+            raise NotReady(f"another launcher held {path} for {READY_TIMEOUT:.0f} s")
+        yield
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _start(
+    host: str,
+    ports: Mapping[str, int],
+    database_urls: Mapping[str, str | None],
+    workers: int,
+    env: Mapping[str, str] | None,
+    logs: Path | None,
+) -> dict[str, subprocess.Popen[bytes]]:
     neighbours = neighbour_urls(host, ports)
     servers = {}
     for name, port in ports.items():

@@ -8,7 +8,14 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
-from servicekit.front import DRAIN_BYTES, Front, RequestThreads, call_wsgi, wsgi_environ
+from servicekit.front import (
+    DRAIN_BYTES,
+    BodyBudget,
+    Front,
+    RequestThreads,
+    call_wsgi,
+    wsgi_environ,
+)
 
 
 class Headers:
@@ -39,11 +46,25 @@ def scope(*headers: tuple[str, str], path: str = "/api/beers/123456") -> Any:
 
 
 class Body:
-    """What granian's protocol object gives: the body in chunks."""
+    """What granian's protocol object gives: the body in chunks, or whole in
+    one call (`stalled`: a body that never arrives whole); and the answer."""
 
-    def __init__(self, *chunks: bytes) -> None:
+    def __init__(self, *chunks: bytes, stalled: bool = False) -> None:
         self.chunks = list(chunks)
         self.read = 0
+        self.calls = 0
+        self.stalled = stalled
+        self.answer: tuple[int, list[tuple[str, str]], bytes] | None = None
+
+    async def __call__(self) -> bytes:
+        self.calls += 1
+        if self.stalled:
+            await asyncio.sleep(60)
+        whole, self.chunks = b"".join(self.chunks), []
+        return whole
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.answer = (status, headers, body)
 
     def __aiter__(self) -> Body:
         return self
@@ -166,3 +187,76 @@ def test_a_raw_utf8_query_reaches_the_app_as_latin1_like_the_path() -> None:
     request = scope()
     request.query_string = "sku=ж"
     assert wsgi_environ(request, b"")["QUERY_STRING"] == "sku=ж".encode().decode("latin-1")
+
+
+def test_a_body_of_a_length_within_the_limit_is_read_in_one_call() -> None:
+    front = Front(lambda environ, start: [], max_threads=1, max_body_bytes=4096)
+    body = Body(*[b"x"] * 2048)
+    # Body stands in for granian's protocol object, which Python code cannot make.
+    read = asyncio.run(front._read_body(scope(("content-length", "2048")), body))  # type: ignore[arg-type]
+    assert read == b"x" * 2048
+    assert (body.calls, body.read) == (1, 0)  # one call, no chunk by chunk
+
+
+def test_a_chunked_body_is_read_in_one_call() -> None:
+    front = Front(lambda environ, start: [], max_threads=1, max_body_bytes=4096)
+    body = Body(*[b"x"] * 2048)
+    chunked = scope(("transfer-encoding", "chunked"))
+    read = asyncio.run(front._read_body(chunked, body))  # type: ignore[arg-type]
+    assert read == b"x" * 2048
+    assert (body.calls, body.read) == (1, 0)
+
+
+def test_a_body_not_whole_in_time_is_a_408_problem_that_closes_the_connection() -> None:
+    front = Front(
+        lambda environ, start: [], max_threads=1, max_body_bytes=1_000_000, body_timeout=0.05
+    )
+    body = Body(stalled=True)
+    asyncio.run(front.__rsgi__(scope(("content-length", "100000")), body))  # type: ignore[arg-type]
+    assert body.answer is not None
+    status, headers, content = body.answer
+    assert status == 408
+    assert ("Connection", "close") in headers
+    assert ("Content-Type", "application/problem+json") in headers
+    assert b"within 0.05 seconds" in content
+    assert body.calls == 1
+    assert front.budget.held == 0  # its share of the budget given back
+
+
+def test_bodies_past_the_budget_wait_their_turn_first_come_first_served() -> None:
+    async def scenario() -> list[str]:
+        budget = BodyBudget(limit=100)
+        order: list[str] = []
+
+        async def body(name: str, size: int) -> None:
+            taken = await budget.take(size)
+            order.append(name)
+            await asyncio.sleep(0.01)
+            budget.give_back(taken)
+
+        assert await budget.take(80) == 80
+        waiting = [asyncio.create_task(body(name, 50)) for name in ("first", "second")]
+        await asyncio.sleep(0.01)
+        assert order == []  # 80 + 50 is past the budget: both wait
+        budget.give_back(80)
+        await asyncio.gather(*waiting)
+        assert budget.held == 0
+        return order
+
+    assert asyncio.run(scenario()) == ["first", "second"]
+
+
+def test_a_body_that_gives_up_waiting_leaves_the_budget_as_it_was() -> None:
+    async def scenario() -> None:
+        budget = BodyBudget(limit=100)
+        await budget.take(100)
+        with_deadline = asyncio.wait_for(budget.take(10), 0.01)
+        try:
+            await with_deadline
+        except TimeoutError:
+            pass
+        budget.give_back(100)
+        assert budget.held == 0
+        assert await budget.take(100) == 100  # nobody left in the queue ahead
+
+    asyncio.run(scenario())

@@ -1,0 +1,294 @@
+"""A server's life: one server a port however they are started, workers that
+die again and again are replaced and the server stays, workers that never
+outlive their master, and SIGTERM and SIGHUP under steady load that cut no
+request short.
+
+Real servers over loopback; every load here is a few threads for a few
+seconds, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from servicekit.launcher import SERVICES as LAUNCHED
+from servicekit.launcher import free_ports_in_a_row, port_is_free
+
+from .api_client import TIMEOUT, ShopApi
+from .services import (
+    ROOT,
+    UNWANTED_ENVIRONMENT,
+    WORKERS,
+    Service,
+    StartService,
+    alive,
+    descendants,
+    free_port,
+    launch,
+    service_environment,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+LOAD_THREADS = 6
+STOP_ROUNDS = 3
+
+
+def one_line_refusal(process: subprocess.Popen[bytes], service: Service) -> str:
+    """The one complaint of a server that refused to start (after the start-up
+    lines `inv <svc> serve` says); it must have exited 1."""
+    assert process.wait(timeout=60) == 1
+    said = service.output()
+    complaints = [line for line in said.splitlines() if " ERROR " in line]
+    assert len(complaints) == 1 and "Traceback" not in said, said
+    return complaints[0]
+
+
+def test_a_second_server_for_a_served_port_refuses_in_one_line(
+    start_service: StartService, tmp_path: Path
+) -> None:
+    first = start_service("users")
+    # Straight to the server, past `inv users serve`'s own check of the port.
+    second = subprocess.run(
+        [sys.executable, "-m", "servicekit.serving", "users", "--port", str(first.port)],
+        cwd=ROOT,
+        env=service_environment("users", tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [second.stderr.strip()]
+    assert f"cannot serve on 127.0.0.1:{first.port}: Address already in use" in second.stderr
+    assert requests.get(f"{first.url}/ready", timeout=TIMEOUT).status_code == 200
+
+
+def test_of_two_servers_started_together_on_one_port_one_serves_and_one_refuses(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    servers = [
+        launch("users", port, service_environment("users", tmp_path / f"s{i}"), tmp_path / f"s{i}")
+        for i in range(2)
+    ]
+    try:
+        assert wait_for(lambda: any(s.process.poll() is not None for s in servers), 60)
+        refused = next(s for s in servers if s.process.poll() is not None)
+        serving = next(s for s in servers if s is not refused)
+        assert "already in use" in one_line_refusal(refused.process, refused)
+        serving.wait_until_ready()
+        time.sleep(1.0)  # the loser is not merely late
+        assert serving.process.poll() is None
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_of_two_inv_up_started_together_one_is_up_and_the_other_fails_in_one_line(
+    tmp_path: Path,
+) -> None:
+    base_port = free_ports_in_a_row(len(LAUNCHED))
+    command = [sys.executable, "-m", "invoke", "up", "--workers", "1", "--base-port"]
+    ups = []
+    for name in ("first", "second"):
+        env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
+        env.update(
+            {f"{s.upper()}_DATABASE_URL": f"sqlite:///{tmp_path}/{name}-{s}.db" for s in LAUNCHED}
+        )
+        env["SECRET_KEY"] = "e2e-two-ups"
+        with (
+            (tmp_path / f"{name}.out").open("wb") as out,
+            (tmp_path / f"{name}.err").open("wb") as err,
+        ):
+            ups.append(
+                subprocess.Popen(
+                    command + [str(base_port)],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            )
+    try:
+        assert wait_for(lambda: any(up.poll() is not None for up in ups), 90)
+        loser = next(i for i, up in enumerate(ups) if up.poll() is not None)
+        winner = 1 - loser
+        names = ("first", "second")
+        assert ups[loser].wait() == 1
+        assert "The shop is up" not in (tmp_path / f"{names[loser]}.out").read_text()
+        said = (tmp_path / f"{names[loser]}.err").read_text()
+        # Its set-up lines, then the one line of its failure.
+        assert said.strip().splitlines()[-1].startswith("inv up: ports "), said
+        assert "already in use" in said and "Traceback" not in said, said
+        assert wait_for(
+            lambda: "The shop is up" in (tmp_path / f"{names[winner]}.out").read_text(), 60
+        )
+        assert ups[winner].poll() is None
+    finally:
+        for up in ups:
+            if up.poll() is None:
+                up.send_signal(signal.SIGINT)
+                try:
+                    up.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(up.pid, signal.SIGKILL)
+                    up.wait()
+
+
+def test_workers_stop_and_free_the_port_when_their_master_is_killed(
+    start_service: StartService,
+) -> None:
+    service = start_service("users")
+    workers = descendants(service.process.pid)
+    assert len(workers) == WORKERS
+
+    service.process.send_signal(signal.SIGKILL)
+    service.process.wait(timeout=10)
+
+    assert wait_for(lambda: not alive(workers), 5), alive(workers)
+    assert port_is_free("127.0.0.1", service.port)
+
+
+def test_a_worker_killed_again_and_again_is_replaced_and_the_server_stays(
+    start_service: StartService,
+) -> None:
+    service = start_service("beers")
+    killed: set[int] = set()
+    for _ in range(3):  # each replacement killed as soon as it is there
+        assert wait_for(lambda: len(descendants(service.process.pid) - killed) == WORKERS, 30)
+        victim = min(descendants(service.process.pid) - killed)
+        os.kill(victim, signal.SIGKILL)
+        killed.add(victim)
+        assert wait_for(lambda: not alive(killed), 5)
+
+    assert wait_for(lambda: len(descendants(service.process.pid) - killed) == WORKERS, 30)
+    service.wait_until_ready()
+    assert service.process.poll() is None
+    assert "crash loop" not in service.output()
+
+
+class SteadyLoad:
+    """Threads sending one request after another over kept-alive connections,
+    each outcome counted: 'ok' (200); 'refused' (the connection was never
+    accepted); 'closed unread' (the server closed the connection without reading
+    the request: nothing of it was done, and the client may send it again, as
+    HTTP/1.1 has it for a connection closed under a request); or what went
+    wrong: a request cut off, a 5xx."""
+
+    def __init__(self, send: Callable[[requests.Session], requests.Response]) -> None:
+        self.send = send
+        self.outcomes: Counter[str] = Counter()
+        self.last_answer = 0.0
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            self.outcomes[outcome] += 1
+            if outcome == "ok":
+                self.last_answer = time.monotonic()
+
+    def _loop(self) -> None:
+        with requests.Session() as session:
+            while not self.stop.is_set():
+                try:
+                    status = self.send(session).status_code
+                    self._count("ok" if status == 200 else f"status {status}")
+                except requests.ConnectionError as error:
+                    self._count(_connection_outcome(_root_cause(error)))
+                    time.sleep(0.05)
+                except requests.RequestException as error:
+                    self._count(f"failed: {error!r}")
+
+    @contextmanager
+    def running(self) -> Iterator[SteadyLoad]:
+        threads = [threading.Thread(target=self._loop) for _ in range(LOAD_THREADS)]
+        for thread in threads:
+            thread.start()
+        try:
+            yield self
+        finally:
+            self.stop.set()
+            for thread in threads:
+                thread.join(TIMEOUT * 2)
+
+
+def _connection_outcome(cause: BaseException) -> str:
+    if isinstance(cause, ConnectionRefusedError):
+        return "refused"
+    if isinstance(cause, http.client.RemoteDisconnected):  # not a byte of an answer
+        return "closed unread"
+    return f"cut: {cause!r}"
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while True:
+        cause = error.__cause__ or error.__context__
+        reason = getattr(error, "reason", None)
+        following = reason if isinstance(reason, BaseException) else cause
+        if following is None or following is error:
+            return error
+        error = following
+
+
+@pytest.mark.parametrize("round_", range(STOP_ROUNDS))
+def test_sigterm_under_steady_load_answers_every_accepted_request_whole(
+    start_service: StartService, api: ShopApi, admin_token: str, round_: int
+) -> None:
+    orders = start_service("orders")
+    customer = api.new_customer()
+    sku = api.new_beer(admin_token)
+    load = SteadyLoad(
+        lambda session: session.put(
+            f"{orders.url}/api/orders/current",
+            json={"sku": sku, "quantity": 1},
+            headers=customer.auth,
+            timeout=TIMEOUT,
+        )
+    )
+    with load.running():
+        assert wait_for(lambda: load.outcomes["ok"] > 20, 30)
+        orders.process.send_signal(signal.SIGTERM)
+        orders.process.wait(timeout=30)
+        gone = time.monotonic()
+    allowed = {"ok", "refused", "closed unread"}
+    assert set(load.outcomes) <= allowed, load.outcomes
+    # Every connection kept alive was told to close with its answer before the
+    # workers stopped: only a connection opened in the last instant can be
+    # closed unread.
+    assert load.outcomes["closed unread"] <= 1, load.outcomes
+    assert gone - load.last_answer < 3.0  # the contract's 1 s, with room for a busy machine
+    assert "refused to gracefully stop" not in orders.output()
+
+
+def test_sighup_under_steady_load_replaces_every_worker_and_refuses_nothing(
+    start_service: StartService,
+) -> None:
+    beers = start_service("beers")
+    before = descendants(beers.process.pid)
+    load = SteadyLoad(lambda session: session.get(f"{beers.url}/api/beers/", timeout=TIMEOUT))
+    with load.running():
+        assert wait_for(lambda: load.outcomes["ok"] > 20, 30)
+        beers.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: not (descendants(beers.process.pid) & before), 60)
+        assert wait_for(lambda: len(descendants(beers.process.pid)) == WORKERS, 30)
+        served_before = load.outcomes["ok"]
+        assert wait_for(lambda: load.outcomes["ok"] > served_before + 20, 30)
+    assert set(load.outcomes) == {"ok"}, load.outcomes
+    assert beers.process.poll() is None
