@@ -11,6 +11,7 @@ threads, read from /proc at most once a second while it serves, and at scrape.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -253,15 +254,20 @@ def read_own_stat() -> tuple[int, int] | None:
 
 def forget_dead_workers(directory: str) -> None:
     """Drop the live gauges of worker processes that died (a killed worker
-    never says so itself), so that `livesum` and `livemax` count live ones."""
-    dead = set()
+    never says so itself), so that `livesum` and `livemax` count live ones.
+
+    prometheus_client's mark_process_dead does the same, but two workers
+    answering scrapes at once could both remove a file, and the second's
+    error would fail its scrape."""
+    alive: dict[int, bool] = {}
     for name in os.listdir(directory):
         if name.startswith("gauge_live") and name.endswith(".db"):
             pid = int(name[: -len(".db")].rsplit("_", 1)[1])
-            if pid not in dead and not is_alive(pid):
-                dead.add(pid)
-    for pid in dead:
-        multiprocess.mark_process_dead(pid, directory)
+            if pid not in alive:
+                alive[pid] = is_alive(pid)
+            if not alive[pid]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(directory, name))
 
 
 def is_alive(pid: int) -> bool:
