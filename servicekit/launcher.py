@@ -212,11 +212,15 @@ def _listening_or_gone(host: str, port: int, server: subprocess.Popen[bytes]) ->
 @contextmanager
 def starting_alone() -> Iterator[None]:
     """Hold this machine's launch lock (a file lock the kernel drops with its holder)."""
-    path = Path(tempfile.gettempdir()) / f"shop-launch-{os.getuid()}.lock"
+    path = launch_lock_path()
     with path.open("a") as lock:
         if not wait_for(lambda: _try_lock(lock.fileno()), READY_TIMEOUT):
             raise NotReady(f"another launcher held {path} for {READY_TIMEOUT:.0f} s")
         yield
+
+
+def launch_lock_path() -> Path:
+    return Path(tempfile.gettempdir()) / f"shop-launch-{os.getuid()}.lock"
 
 
 def _try_lock(fd: int) -> bool:

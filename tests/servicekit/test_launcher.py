@@ -1,6 +1,7 @@
 """The launcher: databases set up without the services' apps, ports checked
 before anything starts, and readiness that only the launcher's own server gives."""
 
+import fcntl
 import socket
 import subprocess
 import sys
@@ -20,10 +21,13 @@ from servicekit.launcher import (
     check_ports_free,
     free_port,
     free_ports_in_a_row,
+    launch_lock_path,
     port_is_free,
     setup_service,
+    starting_alone,
     wait_until_ready,
 )
+from servicekit.serving import MOST_RESPAWN_DELAY_SECONDS, respawn_delay
 from tests.servicekit.conftest import FakeUpstream
 
 
@@ -115,3 +119,19 @@ def test_a_running_server_whose_url_answers_is_ready(upstream: FakeUpstream) -> 
     finally:
         server.kill()
         server.wait()
+
+
+def test_one_launcher_at_a_time_holds_the_launch_lock() -> None:
+    with starting_alone(), launch_lock_path().open("a") as another:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(another.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with launch_lock_path().open("a") as another:  # free again
+        fcntl.flock(another.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_dead_worker_is_replaced_at_once_then_later_and_later_up_to_the_most() -> None:
+    delays = [respawn_delay(deaths_in_a_row) for deaths_in_a_row in range(1, 9)]
+
+    assert delays[0] == 0
+    assert delays == sorted(delays)
+    assert delays[-1] == MOST_RESPAWN_DELAY_SECONDS
