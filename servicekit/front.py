@@ -130,37 +130,35 @@ class MemoryWatch:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.collecting = 0
-        self._alarm: asyncio.Future[None] | None = None
+        self.collecting: set[asyncio.Task[Any]] = set()
+        self.given_up: set[asyncio.Task[Any]] = set()
         self._watching: asyncio.Task[None] | None = None
 
     async def collect(self, protocol: HTTPProtocol) -> bytes:
         """The whole body; BodyTooLarge if memory runs short meanwhile."""
-        loop = asyncio.get_running_loop()
-        if self._alarm is None or self._alarm.done():
-            self._alarm = loop.create_future()
-        alarm = self._alarm
-        reading: asyncio.Future[bytes] = asyncio.ensure_future(protocol())
-        self.collecting += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.collecting.add(task)
         if self._watching is None or self._watching.done():
-            self._watching = loop.create_task(self._watch())
+            self._watching = asyncio.get_running_loop().create_task(self._watch())
         try:
-            first: set[asyncio.Future[Any]] = {reading, alarm}
-            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-            if not reading.done():
-                raise BodyTooLarge
-            return reading.result()
+            return await protocol()
+        except asyncio.CancelledError:
+            if task not in self.given_up:
+                raise
+            task.uncancel()
+            raise BodyTooLarge from None
         finally:
-            self.collecting -= 1
-            if not reading.done():
-                reading.cancel()  # drops the Rust side's read, and the connection
+            self.collecting.discard(task)
+            self.given_up.discard(task)
 
     async def _watch(self) -> None:
         while self.collecting:
             await asyncio.sleep(MEMORY_CHECK_SECONDS)
-            if resident_bytes() > self.limit and self._alarm is not None:
-                self._alarm.set_result(None)
-                self._alarm = None
+            if resident_bytes() > self.limit:
+                for task in self.collecting - self.given_up:
+                    self.given_up.add(task)
+                    task.cancel()  # drops the Rust side's read, and the connection
 
 
 def resident_bytes() -> int:
