@@ -9,7 +9,9 @@ for IDEMPOTENCY_TTL_SECONDS; 401, 429 and 503 are not, so the client may
 retry. The same key with a different request (compared on the fields as the
 endpoint reads them, after validation) is 422; while the first is still
 running, 409. A claim whose request never finished (its process died) is
-released after STALE_SECONDS.
+released after STALE_SECONDS. A key past its time is claimed anew when next
+used; the others are deleted by a sweep each worker runs at most once every
+SWEEP_SECONDS, SWEEP_BATCH keys at a time, so that a claim never pays for them.
 
 Keys are written with Core statements, each in a transaction of its own
 (servicekit.db.writing), outside the ORM session and the view's own writes:
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +35,7 @@ from typing import Any
 
 import orjson
 from flask import Response, current_app, request
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from servicekit.db import Query, read, utcnow, writing
@@ -46,11 +50,17 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 STALE_SECONDS = 60
 NOT_KEPT = frozenset({401, 429, 503})  # the client may retry these with the same key
+# Expired keys are swept by each worker at most this often, this many at a
+# time: often enough that the table stays small, rarely enough to cost nothing.
+SWEEP_SECONDS = 60
+SWEEP_BATCH = 1000
+# When each worker's next sweep of an orders database is due (time.monotonic).
+_next_sweep: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
 VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # Marks an operation whose OpenAPI document gets the Idempotency-Key header
-# (servicekit.app.document_bodies_and_errors adds it).
+# (servicekit.apidocs adds it).
 IDEMPOTENT = {"x-idempotency-key": True}
 
 
@@ -102,8 +112,18 @@ KEPT = Query(
     )
 )
 CLAIM = insert(IdempotencyKey).returning(IdempotencyKey.id)
-FORGET_BEFORE = delete(IdempotencyKey).where(IdempotencyKey.time_created < bindparam("cutoff"))
+FORGET_BEFORE = delete(IdempotencyKey).where(
+    IdempotencyKey.id.in_(
+        select(IdempotencyKey.id)
+        .where(IdempotencyKey.time_created < bindparam("cutoff"))
+        .limit(bindparam("batch"))
+    )
+)
 RELEASE = delete(IdempotencyKey).where(IdempotencyKey.id == bindparam("claim_id"))
+FORGET_EXPIRED = delete(IdempotencyKey).where(
+    IdempotencyKey.id == bindparam("claim_id"),
+    IdempotencyKey.time_created == bindparam("claimed_at"),
+)
 TAKE_OVER = (
     update(IdempotencyKey)
     .where(
@@ -160,9 +180,8 @@ def _claim(claim: Claim) -> tuple[int, Response | None]:
     """Claim the key: its id, and the kept answer if there is one to replay.
     Raises 422 for the same key with another request, 409 while it runs."""
     now = utcnow()
-    ttl = timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
-    with writing(db.engine) as connection:
-        connection.execute(FORGET_BEFORE, {"cutoff": now - ttl})  # their time is up
+    expired_before = now - timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"])
+    _sweep_now_and_then(expired_before)
     row = {**claim.where, "fingerprint": claim.fingerprint, "time_created": now}
     for _ in range(3):  # claimed, or seen, within a few rounds of racing
         try:
@@ -174,6 +193,9 @@ def _claim(claim: Claim) -> tuple[int, Response | None]:
         if not found:
             continue  # released meanwhile: claim it again
         kept = found[0]
+        if kept.time_created < expired_before:
+            _forget(kept)  # its time is up, swept or not: claim it again
+            continue
         if kept.fingerprint != claim.fingerprint:
             raise KeyReused()
         if kept.status is not None:
@@ -182,6 +204,24 @@ def _claim(claim: Claim) -> tuple[int, Response | None]:
             raise KeyInUse()
         return kept.id, None
     raise KeyInUse()
+
+
+def _sweep_now_and_then(expired_before: datetime) -> None:
+    """Delete up to SWEEP_BATCH expired keys, if this worker has not done so
+    in the last SWEEP_SECONDS (a claim finds an expired key expired, swept
+    or not)."""
+    due = _next_sweep.get(db.engine, 0.0)
+    if time.monotonic() < due:
+        return
+    _next_sweep[db.engine] = time.monotonic() + SWEEP_SECONDS
+    with writing(db.engine) as connection:
+        connection.execute(FORGET_BEFORE, {"cutoff": expired_before, "batch": SWEEP_BATCH})
+
+
+def _forget(kept: Any) -> None:
+    """Delete an expired key, unless another request has claimed it anew."""
+    with writing(db.engine) as connection:
+        connection.execute(FORGET_EXPIRED, {"claim_id": kept.id, "claimed_at": kept.time_created})
 
 
 def _stale(claimed_at: datetime, now: datetime) -> bool:

@@ -9,6 +9,7 @@ import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 
+from orders import idempotency
 from orders.models import IdempotencyKey, db
 from servicekit.db import utcnow, writing
 from tests.databases import fresh_app
@@ -206,3 +207,44 @@ def test_without_a_key_nothing_changes(client: FlaskClient) -> None:
     client.put("/api/orders/current", json={"sku": "123456"}, headers=ALICE)
 
     assert quantity_in_order(client) == {"123456": 2}
+
+
+def expired_keys(app: APIFlask, count: int) -> None:
+    """`count` kept answers of Bob's, past IDEMPOTENCY_TTL_SECONDS."""
+    long_ago = utcnow() - timedelta(seconds=app.config["IDEMPOTENCY_TTL_SECONDS"] + 1)
+    with app.app_context(), writing(db.engine) as connection:
+        connection.execute(
+            IdempotencyKey.__table__.insert(),
+            [
+                {
+                    "user_id": 3,  # Bob
+                    "method": "POST",
+                    "path": "/api/orders/checkout",
+                    "key": f"old-{number}-{long_ago.timestamp()}",
+                    "fingerprint": "0" * 64,
+                    "time_created": long_ago,
+                    "status": 200,
+                }
+                for number in range(count)
+            ],
+        )
+
+
+def keys_kept(app: APIFlask) -> int:
+    with app.app_context():
+        return db.session.query(IdempotencyKey).count()
+
+
+def test_expired_keys_are_swept_a_batch_at_a_time_and_only_now_and_then(
+    app: APIFlask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(idempotency, "SWEEP_BATCH", 2)
+    expired_keys(app, 3)
+
+    client.put("/api/orders/current", json={"sku": "123456"}, headers=key("first"))
+    after_the_sweep = keys_kept(app)
+    expired_keys(app, 1)
+    client.put("/api/orders/current", json={"sku": "123456"}, headers=key("second"))
+
+    assert after_the_sweep == 1 + 1  # one expired left over, and the new key
+    assert keys_kept(app) == 2 + 1 + 1  # no sweep this soon after the last
