@@ -10,12 +10,19 @@ from apiflask import APIFlask
 from flask import Flask, Response
 from flask.sessions import SessionInterface
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.engine import make_url
+from sqlalchemy import URL
 
 from .apidocs import SPEC_PATH, configure_api_docs
 from .config import BaseConfig, load_config
 from .cors import allow_browsers
-from .db import database_answers, end_session, tune_sqlite, unavailability_errors
+from .db import (
+    database_answers,
+    end_session,
+    engine_options,
+    first_line,
+    tune_sqlite,
+    unavailability_errors,
+)
 from .errors import DatabaseUnavailable
 from .health import health_blueprint
 from .intake import read_request_first
@@ -73,7 +80,7 @@ def create_service_app(
         tune_sqlite(db.engine)
         metrics.watch_pool(db.engine)
         unavailable = unavailability_errors(db.engine)
-        answer_503_while_the_database_is_down(app, service, unavailable)
+        answer_503_while_the_database_is_down(app, service, unavailable, db.engine.url)
     # Before flask-sqlalchemy's own teardown (teardowns run last added first).
     app.teardown_appcontext(lambda error: end_session(db.session, unavailable))
     app.register_blueprint(health_blueprint(lambda: database_answers(db.engine)))
@@ -128,34 +135,17 @@ class CollectionsWithoutSlash:
 
 
 def answer_503_while_the_database_is_down(
-    app: APIFlask, service: str, errors: tuple[type[Exception], ...]
+    app: APIFlask, service: str, errors: tuple[type[Exception], ...], url: URL
 ) -> None:
     """503 with Retry-After, one log line and no traceback per failed request;
     the pool makes new connections once the database is back."""
 
     def unavailable(error: Exception) -> Response:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        log.warning("the %s database is unavailable: %s", service, reason)
+        log.warning("the %s database is unavailable: %s", service, first_line(error, url))
         return render_problem(DatabaseUnavailable(service))
 
     for error in errors:
         app.register_error_handler(error, unavailable)
-
-
-def engine_options(database_url: str) -> dict[str, Any]:
-    """Never write bound values (password hashes, tokens) into error logs; give
-    PostgreSQL a connect timeout so /ready answers instead of hanging."""
-    options: dict[str, Any] = {"hide_parameters": True}
-    url = make_url(database_url)
-    if not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):
-        # A request waits at most 5 s for a pooled connection: then the database
-        # counts as unavailable (503), rather than holding a thread for 30 s.
-        # (An in-memory SQLite database has one connection and no such pool.)
-        options["pool_timeout"] = 5
-    if database_url.startswith("postgresql"):
-        options["connect_args"] = {"connect_timeout": 3}
-        options["pool_pre_ping"] = True
-    return options
 
 
 def no_content() -> Response:

@@ -444,32 +444,46 @@ def supported_url(url: str) -> URL:
     return parsed
 
 
+def engine_options(url: str | URL) -> dict[str, Any]:
+    """How every engine is made, the services' and the migrations' alike: bound
+    values (password hashes, tokens) never written into error logs; PostgreSQL
+    given a connect timeout, so that /ready answers instead of hanging."""
+    options: dict[str, Any] = {"hide_parameters": True}
+    parsed = make_url(url)
+    if not (parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")):
+        # A request waits at most 5 s for a pooled connection: then the database
+        # counts as unavailable (503), rather than holding a thread for 30 s.
+        # (An in-memory SQLite database has one connection and no such pool.)
+        options["pool_timeout"] = 5
+    if parsed.get_backend_name() == "postgresql":
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        options["pool_pre_ping"] = True
+    return options
+
+
 def open_engine(url: str) -> Engine:
     """An engine on the database at `url`, once it has answered: a supported
     driver (UnsupportedDatabaseURL), a server that takes the credentials
     (DatabaseUnreachable). Tuned as the services tune theirs."""
     checked = supported_url(url)
-    postgresql = checked.get_backend_name() == "postgresql"
-    engine = create_engine(
-        checked,
-        hide_parameters=True,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS} if postgresql else {},
-    )
+    engine = create_engine(checked, **engine_options(checked))
     tune_sqlite(engine)
     try:
         with engine.connect():
             pass
     except exc.DBAPIError as error:
         engine.dispose()
-        raise DatabaseUnreachable(
-            f"cannot connect to {printable_url(checked)}: {_first_line(error, checked)}"
-        ) from error
+        reason = first_line(error.orig or error, checked)
+        message = f"cannot connect to {printable_url(checked)}: {reason}"
+        raise DatabaseUnreachable(message) from error
     return engine
 
 
-def _first_line(error: exc.DBAPIError, url: URL) -> str:
-    """The driver's own reason, in one line, without the password should it quote it."""
-    reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
-    if url.password:
+def first_line(error: BaseException, url: URL | None = None) -> str:
+    """An error's own reason in one line (else its type's name), without the
+    database's password should it quote it."""
+    message = str(error).strip()
+    reason = message.splitlines()[0] if message else ""
+    if url is not None and url.password:
         reason = reason.replace(str(url.password), "***")
-    return reason or type(error.orig).__name__
+    return reason or type(error).__name__
