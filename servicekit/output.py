@@ -28,7 +28,9 @@ AS_IS = (fields.Integer, fields.String, fields.Boolean, fields.Email, fields.URL
 
 def compile_dumper(schema: Schema) -> Dumper:
     """A function that dumps as schema.dump does, for the objects our views
-    return (rows, dataclasses, dicts), without marshmallow's machinery."""
+    return (rows, dataclasses, dicts), without marshmallow's machinery: values
+    JSON shows as they are are copied, others converted by their field's own
+    public `serialize`."""
     plan: list[tuple[str, str, Dumper | None]] = []
     for name, field in schema.dump_fields.items():
         key = field.data_key or name
@@ -57,7 +59,13 @@ def _field_dumper(field: fields.Field[Any]) -> Dumper | None:
     if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
         inner = compile_dumper(field.inner.schema)
         return lambda values: [inner(value) for value in values]
-    return lambda value: field._serialize(value, None, None)
+    name = field.name or "value"
+    return lambda value: field.serialize(name, value, accessor=_the_value_itself)
+
+
+def _the_value_itself(value: Any, attribute: str, default: Any) -> Any:
+    """An accessor for Field.serialize that hands it the value already read."""
+    return value
 
 
 def json_response(
