@@ -218,6 +218,11 @@ def write_turn(bind: Engine | Connection) -> Iterator[None]:
         turn.release()
 
 
+# False runs every Query through SQLAlchemy Core instead (rows alike, slower):
+# the switch for measuring what compiled reads buy.
+COMPILED_READS = True
+
+
 class Query:
     """A hot read, built once and compiled once per database dialect, then run on
     the driver's own cursor: SQLAlchemy's per-execution machinery (connection
@@ -225,7 +230,11 @@ class Query:
     Values still pass through the columns' own types, both ways, so rows hold
     what an ORM read would (Decimal prices, aware datetimes).
 
-    Only for plain SELECTs whose bind parameters are all named and not expanding.
+    It stands on SQLAlchemy's documented API only: a compiled statement's
+    `string`, `binds` and `positiontup`, and each type's `dialect_impl`,
+    `bind_processor` and `result_processor`; tests/servicekit/test_compiled.py
+    holds its rows to what SQLAlchemy's own execution gives, on the installed
+    version. Only for plain SELECTs whose bind parameters are not expanding.
     """
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
@@ -240,17 +249,19 @@ class Query:
 
 
 class _CompiledQuery:
+    """A Query's SQL for one dialect, with how its values are converted."""
+
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
-        if compiled.post_compile_params:
+        if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("expanding parameters cannot be compiled once")
         self.sql = compiled.string
-        self.positions = compiled.positiontup if compiled.positional else None
-        self.binds: dict[str, Callable[[Any], Any]] = {}
-        for bind in compiled.binds.values():
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                self.binds[bind.key] = process
+        self.positions = compiled.positiontup  # None for a named paramstyle
+        self.binds: dict[str, Callable[[Any], Any]] = {
+            bind.key: process
+            for bind in compiled.binds.values()
+            if (process := bind.type.dialect_impl(dialect).bind_processor(dialect))
+        }
         columns = statement.selected_columns
         self.results = [
             (index, process)
@@ -294,21 +305,28 @@ def read(
     with an expanding IN list, say) through SQLAlchemy Core."""
     params = params or {}
     if isinstance(statement, Query):
-        compiled = statement.compiled(source.dialect)
-        if isinstance(source, Connection):
-            return compiled.run(source.connection.dbapi_connection, params)
-        pooled = source.raw_connection()
-        try:
-            return compiled.run(pooled.dbapi_connection, params)
-        except source.dialect.loaded_dbapi.Error:
-            pooled.invalidate()  # it may be broken: it must not go back to the pool
-            raise
-        finally:
-            pooled.close()
+        if not COMPILED_READS:
+            return read(source, statement.statement, params)
+        return _run_compiled(source, statement.compiled(source.dialect), params)
     if isinstance(source, Connection):
         return list(source.execute(statement, params).all())
     with source.connect() as connection:
         return list(connection.execute(statement, params).all())
+
+
+def _run_compiled(
+    source: Engine | Connection, compiled: _CompiledQuery, params: dict[str, Any]
+) -> list[Any]:
+    if isinstance(source, Connection):
+        return compiled.run(source.connection.dbapi_connection, params)
+    pooled = source.raw_connection()
+    try:
+        return compiled.run(pooled.dbapi_connection, params)
+    except source.dialect.loaded_dbapi.Error:
+        pooled.invalidate()  # it may be broken: it must not go back to the pool
+        raise
+    finally:
+        pooled.close()
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from apiflask import APIFlask
 from marshmallow import Schema, fields
 from sqlalchemy import Executable, bindparam, select
 
+import servicekit.db
 from beers import create_app as create_beers_app
 from beers.domain import BEER_BY_SKU, PAGE, PAGE_OF_ALL, seed_demo_catalogue
 from beers.models import Beer, db
@@ -81,6 +82,19 @@ def test_a_compiled_read_runs_on_a_connection_already_in_use(beers_app: APIFlask
         rows = read(connection, BEER_BY_SKU, {"sku": "123457"})
 
     assert rows[0].name == "Загорка"
+
+
+def test_with_compiled_reads_off_a_query_gives_the_same_rows_through_sqlalchemy(
+    beers_app: APIFlask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled = read(db.engine, PAGE_OF_ALL, {"limit": 10, "offset": 0})
+    monkeypatch.setattr(servicekit.db, "COMPILED_READS", False)
+    monkeypatch.setattr(Query, "compiled", None)  # a compiled run would now fail
+
+    plain = read(db.engine, PAGE_OF_ALL, {"limit": 10, "offset": 0})
+
+    assert [tuple(row) for row in plain] == [tuple(row) for row in compiled]
+    assert [row.price for row in plain] == [row.price for row in compiled]
 
 
 def test_an_expanding_parameter_cannot_be_compiled_once(beers_app: APIFlask) -> None:
