@@ -20,6 +20,8 @@ included: a path, query or body that cannot be read is the client's fault, a
   (servicekit.schemas.BaseSchema), or, for an operation that takes no body,
   by refuse_a_body_it_does_not_take.
 
+A JSON body is parsed here once (json_document); the operation's input
+schema loads that same document (webargs is handed it by a location loader).
 Numbers in ASCII digits are the schemas' part (servicekit.schemas).
 """
 
@@ -31,7 +33,9 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
-from flask import abort, current_app, request
+from apiflask.schema_adapters.marshmallow import parser
+from flask import Request, abort, current_app, request
+from marshmallow import Schema, missing
 
 from .errors import NotFound, ValidationFailed
 
@@ -42,6 +46,7 @@ UNKNOWN_FIELD = "Unknown field."  # marshmallow's own word for it, in a body sch
 JSON_AS_FORM = "The body is JSON: send it with Content-Type: application/json."
 NO_BODY = "This operation takes no body."
 QUERY_LOCATIONS = ("query", "querystring")
+JSON_DOCUMENT = "servicekit.json_document"  # where a request keeps its parsed body
 
 
 class UnreadableBody(ValidationFailed):
@@ -95,7 +100,7 @@ def _check_body() -> None:
         abort(415)
     raw = request.get_data(cache=True)  # past MAX_CONTENT_LENGTH: 413
     if is_json:
-        _check_json(raw)
+        json_document()
         return
     urlencoded = request.mimetype == FORM_TYPES[0]
     if urlencoded and _is_json_document(raw):
@@ -108,7 +113,26 @@ def _check_body() -> None:
         _refuse_nul(request.form.items(multi=True))
 
 
-def _check_json(raw: bytes) -> None:
+def json_document() -> Any:
+    """The request's JSON body, parsed and checked once a request (marshmallow's
+    `missing` when it is empty)."""
+    environ = request.environ  # the request's own: an app context may serve several
+    if JSON_DOCUMENT not in environ:
+        raw = request.get_data(cache=True)
+        environ[JSON_DOCUMENT] = _checked_json(raw) if raw else missing
+    return environ[JSON_DOCUMENT]
+
+
+@parser.location_loader("json_or_form")
+def _load_json_or_form(req: Request, schema: Schema) -> Any:
+    """What an input schema of location `json_or_form` loads: the JSON document
+    already parsed (webargs would parse it again), or else the form."""
+    if req.is_json and (document := json_document()) is not missing:
+        return document
+    return parser.load_form(req, schema)
+
+
+def _checked_json(raw: bytes) -> Any:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
@@ -118,6 +142,7 @@ def _check_json(raw: bytes) -> None:
     if b"\\u0000" in raw:  # how JSON writes a NUL in a string
         fields = document.items() if isinstance(document, dict) else [("body", document)]
         _refuse_nul(fields)
+    return document
 
 
 def _is_json_document(raw: bytes) -> bool:
@@ -197,7 +222,7 @@ def _declared_inputs(view: Callable[..., Any]) -> Declared | None:
 def _body_field_names() -> list[str]:
     """The fields of a body already read and found JSON or a form."""
     if request.is_json:
-        document = request.get_json(cache=True)
+        document = json_document()
         if isinstance(document, dict):
             return list(document)
         raise ValidationFailed({"body": [NO_BODY]})

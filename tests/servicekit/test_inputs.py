@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
+import orjson
 import pytest
+import webargs.core
 from flask.testing import FlaskClient
 
 import beers
@@ -157,3 +159,34 @@ def test_without_a_valid_token_a_stray_body_field_is_401_first(
 ) -> None:
     response = clients[service].open(path, method=method, json={"qty": 3})
     assert_problem(response, 401)
+
+
+@pytest.mark.parametrize("service, method, path, takes_body", WITH_BODY, ids=BODY_IDS)
+def test_a_json_body_is_parsed_once_and_the_schema_loads_that_document(
+    clients: dict[str, FlaskClient],
+    tokens: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
+    method: str,
+    path: str,
+    takes_body: bool,
+) -> None:
+    parsed: list[bytes | str] = []
+    parse = orjson.loads
+
+    def counted(raw: bytes | str) -> Any:
+        parsed.append(raw)
+        return parse(raw)
+
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("webargs parsed the body again")
+
+    monkeypatch.setattr(orjson, "loads", counted)
+    monkeypatch.setattr(webargs.core, "parse_json", never)
+    headers = {"Authorization": f"Bearer {tokens[service]}"}
+
+    response = clients[service].open(url_of(path), method=method, headers=headers, json={"qty": 3})
+
+    assert [parse(raw) for raw in parsed] == [{"qty": 3}]
+    monkeypatch.undo()
+    assert assert_problem(response, 400)["errors"]["qty"] == UNKNOWN["qty"]
