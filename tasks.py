@@ -7,7 +7,9 @@ Only the commands are here; servicekit.launcher knows the services and starts th
 
 from __future__ import annotations
 
+import copy
 import importlib
+import inspect
 import logging
 import os
 import secrets
@@ -15,15 +17,14 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from getpass import getpass
 from pathlib import Path
 from typing import Any
 
 import requests
-from invoke import Argument, Collection, Context, Exit, ParseError, Task, task
+from invoke import Argument, Collection, Context, Exit, ParseError, ParserContext, Task, task
 
 from servicekit import launcher
 from servicekit.config import BadSetting, log_settings, service_database_url, share_a_secret_key
@@ -88,16 +89,8 @@ def checked(argument: Argument) -> Argument:
     """The argument, refusing values of the wrong shape in one line if it is a number."""
     if argument.kind is not int:
         return argument
-    return WholeNumberArgument(
-        names=argument.names,
-        kind=int,
-        default=argument.default,
-        help=argument.help,
-        positional=argument.positional,
-        optional=argument.optional,
-        incrementable=argument.incrementable,
-        attr_name=argument.attr_name,
-    )
+    copied = ("names", "kind", "default", "help", "positional", "optional", "attr_name")
+    return WholeNumberArgument(**{field: getattr(argument, field) for field in copied})
 
 
 class ShopTask(Task):
@@ -115,76 +108,47 @@ def start_logging(label: str) -> None:
         raise Exit(f"inv: {error}", code=1) from error
 
 
-# The service commands: `inv <service> ACTION [--flags]`.
+# The service commands: a task per verb, and `inv <service> VERB [--flags]` to
+# run one. invoke would take `inv users serve` for two tasks, `users` and
+# `serve`, and a collection per service would list `users.serve` rather than
+# `users` in `inv --list`; so each service is one task that hands its action to
+# the verb, whose flags are invoke's own (the signature's types, help=).
+
+RESET_HELP = {"reset": "drop the service's tables and data first"}
 
 
-@dataclass(frozen=True)
-class Flag:
-    """A flag of the service commands. Its default, also its type, means "not given"."""
-
-    name: str
-    default: str | int | bool
-    help: str
-    short: str | None = None  # never "h": -h is help everywhere
-
-    @property
-    def placeholder(self) -> str:
-        """How help shows the flag's value: nothing for a switch."""
-        if isinstance(self.default, bool):
-            return ""
-        return " N" if isinstance(self.default, int) else " TEXT"
-
-    def argument(self) -> Argument:
-        names = (self.name, self.short) if self.short else (self.name,)
-        return checked(
-            Argument(names=names, kind=type(self.default), default=self.default, help=self.help)
-        )
+@task(auto_shortflags=False, help=RESET_HELP)
+def setup(c: Context, service: str, reset: bool = False) -> None:
+    """Upgrade the database to the latest schema, keeping its rows."""
+    launcher.setup_service(service, reset=reset)
 
 
-FLAGS = {
-    flag.name: flag
-    for flag in (
-        Flag("host", "", f"address to serve on (default {DEFAULT_HOST})"),
-        Flag("port", 0, "port to serve on (default: the service's own)", "p"),
-        Flag("workers", 0, f"worker processes (default {DEFAULT_WORKERS})", "w"),
-        Flag("reset", False, "drop the service's tables and data first", "r"),
-        Flag("seed", False, "load the demo catalogue too (entries already there are kept)", "s"),
-        Flag("username", "", "who: the administrator, or whose failed logins to forget", "u"),
-        Flag("email", "", "the new administrator's email", "e"),
-        Flag(
-            "password",
-            "",
-            f"the new administrator's; else ${ADMIN_PASSWORD_VARIABLE}, else asked for",
-        ),
-        Flag("message", "", "what the revision changes: its docstring and file name", "m"),
-        Flag("to", "", "the revision: an id (0002), its file name, head, or base (no tables)", "t"),
-    )
-}
-Flags = Mapping[str, Any]
+@task(
+    name="setup",
+    auto_shortflags=False,
+    help={**RESET_HELP, "seed": "load the demo catalogue too (entries already there are kept)"},
+)
+def setup_and_seed(c: Context, service: str, reset: bool = False, seed: bool = False) -> None:
+    """Upgrade the database to the latest schema, keeping its rows."""
+    launcher.setup_service(service, reset=reset, seed="yes" if seed else "no")
 
 
-@dataclass(frozen=True)
-class Action:
-    """What `inv <service> ACTION` does, with which flags."""
-
-    name: str
-    summary: str
-    flags: tuple[str, ...]
-    run: Callable[[str, Flags], None]  # given the service's name and every flag's value
-    required: tuple[str, ...] = ()
-
-
-def setup(service: str, flags: Flags) -> None:
-    launcher.setup_service(service, reset=flags["reset"], seed="yes" if flags.get("seed") else "no")
-
-
-def serve(service: str, flags: Flags) -> None:
-    host = flags["host"] or DEFAULT_HOST
-    port = flags["port"] or SERVICES[service].port
+@task(
+    auto_shortflags=False,
+    help={
+        "host": f"address to serve on (default {DEFAULT_HOST})",
+        "port": "port to serve on (default: the service's own)",
+        "workers": f"worker processes (default {DEFAULT_WORKERS})",
+    },
+)
+def serve(c: Context, service: str, host: str = "", port: int = 0, workers: int = 0) -> None:
+    """Set up, then serve with granian; Ctrl-C stops it."""
+    host = host or DEFAULT_HOST
+    port = port or SERVICES[service].port
     launcher.check_ports_free(host, {service: port})
     database_url = os.environ.get("DATABASE_URL")
     launcher.setup_service(service, database_url=database_url)
-    workers = flags["workers"] or DEFAULT_WORKERS
+    workers = workers or DEFAULT_WORKERS
     argv = launcher.server_argv(service, host, port, workers)
     url = f"http://{launcher.reachable_at(host)}:{port}"
     processes = f"{workers} worker{'s' if workers > 1 else ''}"
@@ -194,33 +158,60 @@ def serve(service: str, flags: Flags) -> None:
     os.execve(argv[0], argv, launcher.server_env(database_url))
 
 
-def revision(service: str, flags: Flags) -> None:
+@task(
+    auto_shortflags=False,
+    help={"to": "the revision: an id (0002), its file name, head, or base (no tables)"},
+)
+def migrate(c: Context, service: str, to: str = "") -> None:
+    """Step the database to a revision, up or down (down may drop columns and data)."""
+    needs(service, "migrate", to=to)
+    url = service_database_url(service, os.environ.get("DATABASE_URL"))
+    metadata = importlib.import_module(f"{service}.models").db.metadata
+    with migration_target(url, metadata) as target:
+        migrated = step_to(service, target, to)
+    log.info("database %s", migrated)
+
+
+@task(
+    auto_shortflags=False,
+    help={"message": "what the revision changes: its docstring and file name"},
+)
+def revision(c: Context, service: str, message: str = "") -> None:
+    """Write the next migration from the models (none if they agree); review it."""
+    needs(service, "revision", message=message)
     models = importlib.import_module(f"{service}.models")
-    written = new_revision(service, models.db.metadata, flags["message"])
+    written = new_revision(service, models.db.metadata, message)
     if written is None:
         print(f"The {service} models and migrations agree: no revision to write")
         return
     print(f"Wrote {written.relative_to(ROOT)}: review it, then `inv {service} setup` applies it")
 
 
-def migrate(service: str, flags: Flags) -> None:
-    url = service_database_url(service, os.environ.get("DATABASE_URL"))
-    metadata = importlib.import_module(f"{service}.models").db.metadata
-    with migration_target(url, metadata) as target:
-        migrated = step_to(service, target, flags["to"])
-    log.info("database %s", migrated)
+USERNAME_HELP = "who: the administrator, or whose failed logins to forget"
 
 
-def create_admin(service: str, flags: Flags) -> None:
+@task(
+    name="create-admin",
+    auto_shortflags=False,
+    help={
+        "username": USERNAME_HELP,
+        "email": "the new administrator's email",
+        "password": f"the new administrator's; else ${ADMIN_PASSWORD_VARIABLE}, else asked for",
+    },
+)
+def create_admin(
+    c: Context, service: str, username: str = "", email: str = "", password: str = ""
+) -> None:
+    """Create an administrator, or promote an existing user; prints no secret."""
     from users.admin import AdminRefused
     from users.admin import create_admin as create
 
-    username, email = flags["username"], flags["email"]
+    needs(service, "create-admin", username=username)
 
     def password_for_a_new_user() -> str:
         """Asked only when no user of that name is there to promote."""
         refuse_unusable_fields(username, email)
-        return flags["password"] or os.environ.get(ADMIN_PASSWORD_VARIABLE) or ask_password()
+        return password or os.environ.get(ADMIN_PASSWORD_VARIABLE) or ask_password()
 
     launcher.setup_service(service)
     with launcher.service_context(service):
@@ -264,126 +255,103 @@ def ask_password() -> str:
     return password
 
 
-def unthrottle(service: str, flags: Flags) -> None:
+@task(auto_shortflags=False, help={"username": USERNAME_HELP})
+def unthrottle(c: Context, service: str, username: str = "") -> None:
+    """Forget every failed login of a username, from every address."""
     from users.domain import name_key
     from users.throttling import unthrottle as forget_failures
 
+    needs(service, "unthrottle", username=username)
     launcher.setup_service(service)
     with launcher.service_context(service):
-        forgotten = forget_failures(name_key(flags["username"]))
-    print(f"Forgot {forgotten} failed logins of {flags['username']}")
+        forgotten = forget_failures(name_key(username))
+    print(f"Forgot {forgotten} failed logins of {username}")
 
 
-SETUP = Action("setup", "upgrade the database to the latest schema, keeping its rows", (), setup)
-MIGRATE = Action(
-    "migrate",
-    "step the database to a revision, up or down (down may drop columns and their data)",
-    ("to",),
-    migrate,
-    required=("to",),
-)
-SERVE = Action(
-    "serve", "set up, then serve with granian; Ctrl-C stops it", ("host", "port", "workers"), serve
-)
-REVISION = Action(
-    "revision",
-    "write the next migration from the models (none if they agree); review it",
-    ("message",),
-    revision,
-    required=("message",),
-)
-# Actions only some services have, besides setup, serve and revision.
-OWN_ACTIONS = {
-    "users": (
-        Action(
-            "create-admin",
-            "create an administrator, or promote an existing user; prints no secret",
-            ("username", "email", "password"),
-            create_admin,
-            required=("username",),
-        ),
-        Action(
-            "unthrottle",
-            "forget every failed login of a username, from every address",
-            ("username",),
-            unthrottle,
-            required=("username",),
-        ),
-    )
-}
+def needs(service: str, verb: str, **flags: str) -> None:
+    """Refuses the verb, in one line, when one of these flags was not given."""
+    missing = [f"--{name}" for name, value in flags.items() if not value]
+    if missing:
+        raise Exit(f"inv {service} {verb} needs {', '.join(missing)}", code=USAGE_ERROR)
 
 
-def actions_of(entry: ServiceEntry) -> dict[str, Action]:
-    """A service's actions by name: setup (--seed where it seeds), serve,
-    migrate, revision, its own."""
-    setup_flags = ("reset", "seed") if entry.seeds else ("reset",)
-    actions = (
-        replace(SETUP, flags=setup_flags),
-        SERVE,
-        MIGRATE,
-        REVISION,
-        *OWN_ACTIONS.get(entry.name, ()),
-    )
-    return {action.name: action for action in actions}
+def verbs_of(entry: ServiceEntry) -> dict[str, Task]:
+    """A service's verbs by name: setup (--seed where it seeds), serve, migrate,
+    revision, its own."""
+    own = (create_admin, unthrottle) if entry.name == "users" else ()
+    verbs = (setup_and_seed if entry.seeds else setup, serve, migrate, revision, *own)
+    return {verb.name: verb for verb in verbs}
+
+
+def flags_of(verb: Task) -> list[Argument]:
+    """The verb's flags (its service, the one positional, aside). Read from a
+    copy: reading a task's arguments uses up its help."""
+    reading = copy.copy(verb)
+    reading.help = dict(verb.help)
+    return [argument for argument in reading.get_arguments() if not argument.positional]
 
 
 class ServiceTask(Task):
-    """`inv <service> ACTION [--flags]`, for any service the launcher knows:
-    its flags are those of its actions, and a flag the action does not take is
-    refused rather than ignored."""
+    """`inv <service> ACTION [--flags]`: the verb ACTION with its flags. The
+    task takes every flag of its verbs (a letter each where one is free; -h
+    stays help) and refuses one the verb does not take rather than ignore it."""
 
     def __init__(self, entry: ServiceEntry) -> None:
-        super().__init__(self.run_action, name=entry.name, positional=["action"])
+        super().__init__(self.run_verb, name=entry.name, positional=["action"])
         self.service = entry.name
-        self.actions = actions_of(entry)
+        self.verbs = verbs_of(entry)
+        self.flags = {verb: flags_of(task) for verb, task in self.verbs.items()}
+        self.every_flag = {flag.name: flag for flags in self.flags.values() for flag in flags}
+        letters = {"h"}
+        for flag in self.every_flag.values():
+            if (letter := str(flag.name)[0]) not in letters:
+                flag.names = (*flag.names, letter)
+                letters.add(letter)
         self.__doc__ = f"{entry.name}: set up, serve, migrate; `inv {entry.name} -h` for all."
 
-    def flag_names(self) -> list[str]:
-        taken = {name for action in self.actions.values() for name in action.flags}
-        return [name for name in FLAGS if name in taken]
-
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
-        action = Argument(
-            names=("action",), positional=True, help=", ".join(self.actions) + " (see -h)"
-        )
-        return [action, *(FLAGS[name].argument() for name in self.flag_names())]
+        action = Argument(names=("action",), positional=True, help=", ".join(self.verbs))
+        return [action, *map(checked, self.every_flag.values())]
 
-    def run_action(self, c: Context, action: str, **flags: Any) -> None:
-        if action in HELP_WORDS:
-            print(self.help_text())
+    def run_verb(self, c: Context, action: str, **flags: Any) -> None:
+        if action in HELP_WORDS:  # invoke reads `inv users --help` as the action --help
+            self.print_help()
             return
-        chosen = self.actions.get(action)
-        if chosen is None:
+        verb = self.verbs.get(action)
+        if verb is None:
             raise Exit(
                 f"inv {self.service}: unknown action {action!r}; "
-                f"the actions are {', '.join(self.actions)}",
+                f"the actions are {', '.join(self.verbs)}",
                 code=USAGE_ERROR,
             )
         command = f"inv {self.service} {action}"
-        self.refuse_stray_flags(command, chosen, flags)
+        own = self.refuse_stray_flags(command, action, flags)
         start_logging(self.service)
         with one_line_errors(command):
-            chosen.run(self.service, flags)
+            verb(c, self.service, **own)
 
-    def refuse_stray_flags(self, command: str, action: Action, flags: Flags) -> None:
-        given = [name for name, value in flags.items() if value != FLAGS[name].default]
-        stray = [f"--{name}" for name in given if name not in action.flags]
+    def refuse_stray_flags(
+        self, command: str, action: str, flags: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The verb's own flags, refusing in one line any other given."""
+        takes = [str(flag.name) for flag in self.flags[action]]
+        given = [name for name, value in flags.items() if value != self.every_flag[name].default]
+        stray = [f"--{name}" for name in given if name not in takes]
         if stray:
-            takes = ", ".join(f"--{name}" for name in action.flags) or "no flags"
-            raise Exit(f"{command} takes {takes}, not {', '.join(stray)}", code=USAGE_ERROR)
-        missing = [f"--{name}" for name in action.required if not flags[name]]
-        if missing:
-            raise Exit(f"{command} needs {', '.join(missing)}", code=USAGE_ERROR)
+            taken = ", ".join(f"--{name}" for name in takes) or "no flags"
+            raise Exit(f"{command} takes {taken}, not {', '.join(stray)}", code=USAGE_ERROR)
+        return {name: flags[name] for name in takes}
 
-    def help_text(self) -> str:
-        lines = [f"Usage: inv {self.service} ACTION [--flags]", "", "Actions:"]
-        for action in self.actions.values():
-            lines.append(f"  {action.name:14}{action.summary}")
-            for name in action.flags:
-                flag = FLAGS[name]
-                lines.append(f"      --{name + flag.placeholder:18}{flag.help}")
-        lines += ["", f"The database is $DATABASE_URL, else instance/{self.service}.db."]
-        return "\n".join(lines)
+    def print_help(self) -> None:
+        """Each action, the flags it takes, then what each flag means."""
+        print(f"Usage: inv {self.service} ACTION [--flags]", "", "Actions:", sep="\n")
+        for name, verb in self.verbs.items():
+            flags = " ".join(f"--{flag.name}" for flag in self.flags[name])
+            print(f"  {name:14}{inspect.getdoc(verb)}", f"  {'':14}{flags}", sep="\n")
+        print("", "Flags:", sep="\n")
+        for names, meaning in ParserContext(args=self.every_flag.values()).help_tuples():
+            print(f"  {names:29} {meaning}")
+        print("", f"The database is $DATABASE_URL, else instance/{self.service}.db.", sep="\n")
 
 
 # The shop as a whole.
@@ -615,7 +583,6 @@ def bench(
         main(settings, ROOT / "bench" / "RESULTS.md" if record else None)
 
 
-# Every task above, and a task per service the launcher knows.
-ns = Collection.from_module(sys.modules[__name__])
-for entry in SERVICES.values():
-    ns.add_task(ServiceTask(entry))
+# The shop's tasks, and a task per service the launcher knows (the verbs are
+# theirs: `inv users serve`, not `inv serve`).
+ns = Collection(up, test, check, fuzz, bench, *map(ServiceTask, SERVICES.values()))
