@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import os
 import signal
 import subprocess
@@ -52,10 +53,12 @@ STOP_ROUNDS = 3
 
 def one_line_refusal(process: subprocess.Popen[bytes], service: Service) -> str:
     """The one complaint of a server that refused to start (after the start-up
-    lines `inv <svc> serve` says); it must have exited 1."""
+    lines `inv <svc> serve` says): `inv <svc> serve`'s own check of the port,
+    or the server's bind when the other took the port just after that check.
+    It must have exited 1."""
     assert process.wait(timeout=60) == 1
     said = service.output()
-    complaints = [line for line in said.splitlines() if " ERROR " in line]
+    complaints = [line for line in said.splitlines() if "already in use" in line]
     assert len(complaints) == 1 and "Traceback" not in said, said
     return complaints[0]
 
@@ -84,15 +87,14 @@ def test_of_two_servers_started_together_on_one_port_one_serves_and_one_refuses(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    servers = [
-        launch("users", port, service_environment("users", tmp_path / f"s{i}"), tmp_path / f"s{i}")
-        for i in range(2)
-    ]
+    # At INFO: at DEBUG the command line adds the traceback to its one line.
+    envs = [service_environment("users", tmp_path / f"s{i}", LOG_LEVEL="INFO") for i in range(2)]
+    servers = [launch("users", port, env, tmp_path / f"s{i}") for i, env in enumerate(envs)]
     try:
         assert wait_for(lambda: any(s.process.poll() is not None for s in servers), 60)
         refused = next(s for s in servers if s.process.poll() is not None)
         serving = next(s for s in servers if s is not refused)
-        assert "already in use" in one_line_refusal(refused.process, refused)
+        one_line_refusal(refused.process, refused)
         serving.wait_until_ready()
         time.sleep(1.0)  # the loser is not merely late
         assert serving.process.poll() is None
@@ -200,8 +202,11 @@ class SteadyLoad:
     alive for as long as the server keeps it, each outcome counted: 'ok' (200);
     'refused' (the connection was never accepted); 'unread on a new connection'
     (a connection the server took at the last instant and closed without reading
-    it: nothing of the request was done); or what must not happen: a request
-    closed unread on a connection kept alive (the server closed it under the
+    it: nothing of the request was done); 'unread on a kept-alive connection
+    read late' (its last answer, without `Connection: close`, so made before
+    the drain, was read only after the signal: on a busy machine this client
+    sat on the connection past the drain); or what must not happen: a request
+    closed unread on a connection in use (the server closed it under the
     request), a request cut off, any other status."""
 
     def __init__(self, port: int, call: Call) -> None:
@@ -209,6 +214,7 @@ class SteadyLoad:
         self.call = call
         self.outcomes: Counter[str] = Counter()
         self.last_answer = 0.0
+        self.signalled_at = math.inf  # when the test signals the server
         self.stop = threading.Event()
         self._lock = threading.Lock()
 
@@ -220,7 +226,7 @@ class SteadyLoad:
 
     def _loop(self) -> None:
         connection: http.client.HTTPConnection | None = None
-        answered_on_it = 0
+        answered_on_it, answered_at = 0, 0.0
         while not self.stop.is_set():
             if connection is None:
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
@@ -232,14 +238,19 @@ class SteadyLoad:
                 answer.read()
             except ConnectionRefusedError:
                 self._count("refused")
-            except http.client.RemoteDisconnected:
-                kept = "kept-alive" if answered_on_it else "new"
-                self._count(f"unread on a {kept} connection")
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # Closed before a byte of an answer (while sending, or waiting).
+                if not answered_on_it:
+                    self._count("unread on a new connection")
+                elif answered_at > self.signalled_at:
+                    self._count("unread on a kept-alive connection read late")
+                else:
+                    self._count("unread on a kept-alive connection")
             except (OSError, http.client.HTTPException) as error:
                 self._count(f"cut: {error!r}")
             else:
                 self._count("ok" if answer.status == 200 else f"status {answer.status}")
-                answered_on_it += 1
+                answered_on_it, answered_at = answered_on_it + 1, time.monotonic()
                 if not answer.will_close:
                     continue
             connection.close()
@@ -277,12 +288,16 @@ def test_sigterm_under_steady_load_answers_every_accepted_request_whole(
     load = SteadyLoad(orders.port, call)
     with load.running():
         assert wait_for(lambda: load.outcomes["ok"] > 20, 30)
+        load.signalled_at = time.monotonic()
         orders.process.send_signal(signal.SIGTERM)
         orders.process.wait(timeout=30)
         gone = time.monotonic()
     # Every connection kept alive was told to close with its answer before the
-    # workers stopped: only one opened in the last instant may go unread.
-    assert set(load.outcomes) <= {"ok", "refused", "unread on a new connection"}, load.outcomes
+    # workers stopped: only one opened in the last instant, or one its client
+    # left idle past the drain (as HTTP lets a server close), may go unread.
+    allowed = {"ok", "refused", "unread on a new connection"}
+    allowed.add("unread on a kept-alive connection read late")
+    assert set(load.outcomes) <= allowed, load.outcomes
     assert gone - load.last_answer < 3.0  # the contract's 1 s, with room for a busy machine
     assert "refused to gracefully stop" not in orders.output()
 
