@@ -32,8 +32,17 @@ WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 PASSWORD = "bench-password"
 LOGIN_FORM = f"username=bench0&password={PASSWORD}"
 MILLISECONDS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-# An access log line of a failed request: "... GET /path 503 1.2ms".
-ACCESS_FAILURE = re.compile(r"servicekit\.access .* ([45]\d\d) [\d.]+ms$")
+# An access log line: "... GET /path 503 1.2ms"; its status.
+ACCESS_LINE = re.compile(r"servicekit\.access .* (\d\d\d) [\d.]+ms$")
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request orders makes of a neighbour, as wrk can make it directly."""
+
+    service: str
+    path: str
+    with_token: bool = True
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,13 @@ class Scenario:
     body: str | None = None
     with_tokens: bool = False
     script: str = "request.lua"
+    calls: tuple[Call, ...] = ()  # what orders asks its neighbours while serving it
 
 
 SERVICES = tuple(LAUNCHED)  # users, beers, orders
+# Seven servers of two workers each start at once on one core: on a busy
+# machine that takes longer than one service's start is given.
+STARTING_SECONDS = 120.0
 # Bare Flask under each server worth comparing, with the same worker count:
 # granian's own WSGI interface, and granian with our front as the services run.
 CEILING_SERVERS = (
@@ -58,12 +71,23 @@ CEILING_SERVERS = (
     "hello (granian + front)",
 )
 
+# What orders asks users and beers (servicekit.upstream, orders.beers_client).
+ASK_USERS = Call("users", "/api/users/me")
+ASK_BEERS = Call("beers", "/api/beers/123456", with_token=False)
+
 SCENARIOS = (
     *(Scenario(server, server, "/") for server in CEILING_SERVERS),
     Scenario("beer_get", "beers", "/api/beers/123456", goal=0.50),
     Scenario("beers_list", "beers", "/api/beers/", goal=0.40),
     Scenario("token_check", "users", "/api/users/check_token", 0.50, "POST", with_tokens=True),
-    Scenario("order_get", "orders", "/api/orders/current", 0.25, with_tokens=True),
+    Scenario(
+        "order_get",
+        "orders",
+        "/api/orders/current",
+        0.25,
+        with_tokens=True,
+        calls=(ASK_USERS,),
+    ),
     Scenario(
         "order_add",
         "orders",
@@ -72,8 +96,16 @@ SCENARIOS = (
         "PUT",
         "sku=123456&quantity=1",
         with_tokens=True,
+        calls=(ASK_USERS, ASK_BEERS),
     ),
-    Scenario("checkout", "orders", "/", with_tokens=True, script="checkout.lua"),
+    Scenario(
+        "checkout",
+        "orders",
+        "/",
+        with_tokens=True,
+        script="checkout.lua",
+        calls=(ASK_USERS, ASK_BEERS),  # (a checkout asks for its beers as a list)
+    ),
     # Last: each login hashes a password for a tenth of a second or so.
     Scenario("login", "users", "/api/users/login", None, "POST", LOGIN_FORM),
 )
@@ -96,6 +128,38 @@ class Result:
         if self.scenario.goal is None or self.share is None:
             return ""
         return "yes" if self.share >= self.scenario.goal and not self.errors else "NO"
+
+
+@dataclass
+class Hop:
+    """A neighbour's cost per call from orders, next to its cost per request
+    when wrk asks it the same directly, at about the same rate."""
+
+    scenario: str
+    connections: int
+    neighbour: str
+    calls_per_second: float
+    cpu_per_call_us: float
+    switches_per_call: float
+    direct_per_second: float
+    cpu_per_direct_us: float
+    switches_per_direct: float
+
+    @property
+    def overhead(self) -> float:
+        """How many times a direct request's CPU a call costs (the goal: ≤ 1.3)."""
+        return self.cpu_per_call_us / self.cpu_per_direct_us if self.cpu_per_direct_us else 0.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """CPU seconds and context switches spent so far by a tree of processes."""
+
+    cpu_seconds: float
+    switches: int
+
+    def __sub__(self, before: Usage) -> Usage:
+        return Usage(self.cpu_seconds - before.cpu_seconds, self.switches - before.switches)
 
 
 @dataclass
@@ -147,26 +211,35 @@ class Shop:
     def log_sizes(self) -> dict[str, int]:
         return {name: (self.folder / f"{name}.log").stat().st_size for name in SERVICES}
 
-    def failures_since(self, sizes: dict[str, int]) -> Counter[str]:
-        """The failed requests the services logged since `sizes` (every failure is
-        logged at the default level), counted by service and status."""
-        failures: Counter[str] = Counter()
+    def answered_since(self, sizes: dict[str, int]) -> Counter[str]:
+        """The requests the services logged since `sizes`, counted by service
+        and status (every request is logged at INFO, a failure at any level)."""
+        answered: Counter[str] = Counter()
         for name, size in sizes.items():
             with open(self.folder / f"{name}.log", "rb") as log:
                 log.seek(size)
                 for line in log.read().decode(errors="replace").splitlines():
-                    found = ACCESS_FAILURE.search(line)
+                    found = ACCESS_LINE.search(line)
                     if found:
-                        failures[f"{name} {found.group(1)}"] += 1
-        return failures
+                        answered[f"{name} {found.group(1)}"] += 1
+        return answered
 
-    def services_cpu_seconds(self) -> dict[str, float]:
-        """CPU time spent so far by each service's processes, workers included."""
-        return {name: tree_cpu_seconds(self.servers[name].pid) for name in SERVICES}
+    def services_usage(self) -> dict[str, Usage]:
+        """What each service's processes, workers included, have spent so far."""
+        return {name: tree_usage(self.servers[name].pid) for name in SERVICES}
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and all its descendants, live ones."""
+def failures_of(answered: Counter[str]) -> Counter[str]:
+    return Counter({key: n for key, n in answered.items() if key.split()[1][0] in "45"})
+
+
+def requests_of(answered: Counter[str], service: str) -> int:
+    return sum(n for key, n in answered.items() if key.split()[0] == service)
+
+
+def tree_usage(pid: int) -> Usage:
+    """CPU time (user and system) and context switches (voluntary or not) of a
+    process and all its live descendants, every thread of each."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
@@ -178,13 +251,28 @@ def tree_cpu_seconds(pid: int) -> float:
             continue
         stats[int(entry.name)] = fields
         children.setdefault(int(fields[1]), []).append(int(entry.name))
-    ticks, todo = 0, [pid]
+    ticks, switches, todo = 0, 0, [pid]
     while todo:
         current = todo.pop()
         if current in stats:
             ticks += int(stats[current][11]) + int(stats[current][12])
+            switches += context_switches(current)
         todo.extend(children.get(current, []))
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return Usage(ticks / os.sysconf("SC_CLK_TCK"), switches)
+
+
+def context_switches(pid: int) -> int:
+    """The context switches of a process's live threads so far."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that just ended
+        total += sum(
+            int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line
+        )
+    return total
 
 
 @contextmanager
@@ -221,7 +309,8 @@ def running_shop(settings: Settings, folder: Path) -> Iterator[Shop]:
             servers[name] = subprocess.Popen(pinned(argv, 0), env=env, stderr=log, cwd=ROOT)
         for name, url in urls.items():
             try:  # given the server, a server that exits is said at once
-                wait_until_ready(url + ("/ready" if name in SERVICES else "/"), servers[name])
+                where = url + ("/ready" if name in SERVICES else "/")
+                wait_until_ready(where, servers[name], timeout=STARTING_SECONDS)
             except NotReady as error:
                 log_end = (folder / f"{name}.log").read_text(errors="replace")[-300:]
                 raise NotReady(f"{name}: {error}; its log ends: {log_end!r}") from error
@@ -271,11 +360,20 @@ def make_users(folder: Path, count: int) -> list[str]:
 
 
 def run_wrk(
-    scenario: Scenario, url: str, connections: int, seconds: int, tokens: list[str]
+    scenario: Scenario,
+    url: str,
+    connections: int,
+    seconds: int,
+    tokens: list[str],
+    pause_ms: float | None = None,
 ) -> tuple[Result, int]:
+    """wrk's result and how many requests it made; with `pause_ms`, each
+    connection waits that long (on average) after an answer before it asks again."""
     env = dict(os.environ, METHOD=scenario.method, TOKENS=",".join(tokens))
     if scenario.body:
         env["BODY"] = scenario.body
+    if pause_ms is not None:
+        env["PAUSE_MS"] = f"{pause_ms:.3f}"
     argv = [
         *("wrk", "--threads", "1", "--connections", str(connections)),
         *("--duration", f"{seconds}s", "--timeout", "5s", "--latency"),
@@ -344,19 +442,23 @@ def importable(module: str) -> bool:
     return True
 
 
-def run(settings: Settings) -> list[Result]:
+def run(settings: Settings) -> tuple[list[Result], list[Hop]]:
     results: list[Result] = []
+    hops: list[Hop] = []
     with tempfile.TemporaryDirectory(prefix="shop-bench-") as tmp:
         folder = Path(tmp)
         with running_shop(settings, folder) as shop:
             tokens = make_users(folder, settings.users)
             for connections in settings.connections:
-                results.extend(run_at(shop, settings, connections, tokens))
-    return results
+                results.extend(run_at(shop, settings, connections, tokens, hops))
+    return results, hops
 
 
-def run_at(shop: Shop, settings: Settings, connections: int, tokens: list[str]) -> list[Result]:
-    """Every scenario at one number of connections, as shares of the ceiling."""
+def run_at(
+    shop: Shop, settings: Settings, connections: int, tokens: list[str], hops: list[Hop]
+) -> list[Result]:
+    """Every scenario at one number of connections, as shares of the ceiling;
+    each cross-service one's hops are added to `hops`."""
     results: list[Result] = []
     ceiling = 0.0
     for scenario in SCENARIOS:
@@ -366,26 +468,85 @@ def run_at(shop: Shop, settings: Settings, connections: int, tokens: list[str]) 
         used = tokens if scenario.with_tokens else []
         if settings.warmup:
             run_wrk(scenario, url, connections, settings.warmup, used)
-        cpu_before, logged_before = shop.services_cpu_seconds(), shop.log_sizes()
+        before, logged_before = shop.services_usage(), shop.log_sizes()
+        started = time.monotonic()
         result, count = run_wrk(scenario, url, connections, settings.duration, used)
-        failures = shop.failures_since(logged_before)
+        seconds = time.monotonic() - started
+        answered = shop.answered_since(logged_before)
+        spent = {name: usage - before[name] for name, usage in shop.services_usage().items()}
         if scenario.service in SERVICES and count:
-            cpu_after = shop.services_cpu_seconds()
             for name in SERVICES:
-                spent = (cpu_after[name] - cpu_before[name]) / count * 1e6
-                if spent >= 5:  # a service the scenario touches, not idle noise
-                    result.cpu_us[name] = spent
+                micros = spent[name].cpu_seconds / count * 1e6
+                if micros >= 5:  # a service the scenario touches, not idle noise
+                    result.cpu_us[name] = micros
         if scenario.service in CEILING_SERVERS:
             ceiling = max(ceiling, result.requests_per_second)
         else:
             result.share = result.requests_per_second / ceiling
         results.append(result)
         print(row(result), flush=True)
+        failures = failures_of(answered)
         if failures:
             print(f"<!-- {scenario.name}: {dict(failures)} -->", flush=True)
+        for call in scenario.calls:
+            calls = requests_of(answered, call.service)
+            if calls:
+                direct = measure_direct(shop, settings, call, connections, calls / seconds, tokens)
+                hops.append(hop_of(scenario, connections, call, calls, seconds, spent, direct))
         if scenario.name == "login":  # let users finish the hashing wrk left behind
             time.sleep(connections * 0.3)
     return results
+
+
+def measure_direct(
+    shop: Shop, settings: Settings, call: Call, connections: int, rate: float, tokens: list[str]
+) -> tuple[float, Usage, int]:
+    """wrk asks the neighbour what orders asked, over as many connections, at
+    about `rate` requests a second: its requests a second, what the neighbour
+    spent, and how many requests wrk made.
+
+    wrk has no rate of its own; each connection pauses between an answer and
+    its next request. A first run finds how long an answer takes at a guessed
+    pause, the second pauses that much less."""
+    scenario = Scenario(
+        f"{call.service} direct", call.service, call.path, with_tokens=call.with_token
+    )
+    url, used = shop.urls[call.service], tokens if call.with_token else []
+    interval_ms = connections * 1000 / rate  # between a connection's requests
+    trial, _ = run_wrk(scenario, url, connections, max(settings.warmup, 1), used, interval_ms)
+    answer_ms = connections * 1000 / trial.requests_per_second - interval_ms
+    pause_ms = max(interval_ms - max(answer_ms, 0.0), 0.0)
+    before = shop.services_usage()[call.service]
+    result, count = run_wrk(scenario, url, connections, settings.duration, used, pause_ms)
+    spent = shop.services_usage()[call.service] - before
+    return result.requests_per_second, spent, count
+
+
+def hop_of(
+    scenario: Scenario,
+    connections: int,
+    call: Call,
+    calls: int,
+    seconds: float,
+    spent: dict[str, Usage],
+    direct: tuple[float, Usage, int],
+) -> Hop:
+    direct_rate, direct_spent, direct_count = direct
+    neighbour = spent[call.service]
+    per_direct = max(direct_count, 1)
+    hop = Hop(
+        scenario.name,
+        connections,
+        call.service,
+        calls / seconds,
+        neighbour.cpu_seconds / calls * 1e6,
+        neighbour.switches / calls,
+        direct_rate,
+        direct_spent.cpu_seconds / per_direct * 1e6,
+        direct_spent.switches / per_direct,
+    )
+    print(f"<!-- hop: {hop_row(hop)} -->", flush=True)
+    return hop
 
 
 HEADER = (
@@ -404,6 +565,27 @@ def row(result: Result) -> str:
         f"| {result.scenario.name} | {result.connections} | {result.requests_per_second:.0f} "
         f"| {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.max_ms:.1f} | {result.errors} "
         f"| {cpu} | {by_service} | {share} | {goal} | {result.met} |"
+    )
+
+
+HOP_INTRODUCTION = (
+    "Each neighbour's cost per call from orders (calls counted in its access "
+    "log), next to its cost per request when wrk asks it the same directly over "
+    "as many connections at about the same rate:"
+)
+HOP_HEADER = (
+    "| scenario | connections | neighbour | calls/s | CPU µs/call | switches/call "
+    "| direct req/s | CPU µs/direct req | switches/direct req | call ÷ direct |\n"
+    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def hop_row(hop: Hop) -> str:
+    return (
+        f"| {hop.scenario} | {hop.connections} | {hop.neighbour} | {hop.calls_per_second:.0f} "
+        f"| {hop.cpu_per_call_us:.0f} | {hop.switches_per_call:.1f} "
+        f"| {hop.direct_per_second:.0f} | {hop.cpu_per_direct_us:.0f} "
+        f"| {hop.switches_per_direct:.1f} | {hop.overhead:.2f} |"
     )
 
 
@@ -433,11 +615,13 @@ def main(settings: Settings, record: Path | None = None) -> None:
     if missing:
         raise SystemExit(f"inv bench needs what is not installed: {'; '.join(missing)}")
     print(HEADER)
-    results = run(settings)
-    print()
+    results, hops = run(settings)
+    hop_table = "\n".join([HOP_HEADER, *(hop_row(hop) for hop in hops)])
+    print(f"\n{HOP_INTRODUCTION}\n\n{hop_table}\n")
     print(machine_description(settings))
     if record:
         table = "\n".join([HEADER, *(row(r) for r in results)])
+        table += f"\n\n{HOP_INTRODUCTION}\n\n{hop_table}"
         # What people wrote about the last run, from its "## Reading it" on, stays.
         reading = record.read_text().partition("\n## Reading it")[1:] if record.exists() else ()
         record.write_text(
