@@ -4,6 +4,7 @@ answer, byte for byte, and nothing runs twice."""
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apiflask import APIFlask
@@ -85,19 +86,25 @@ def test_a_key_belongs_to_its_user_and_its_method_and_path(client: FlaskClient) 
     assert quantity_in_order(client, BOB) == {"123456": 1}
 
 
-def claim_by_a_request_still_running(app: APIFlask, seconds_ago: int) -> None:
+# Alice's claim of a checkout, as a request with no body makes it.
+CHECKOUT_CLAIM = {
+    "user_id": 2,
+    "method": "POST",
+    "path": "/api/orders/checkout",
+    "key": "k-1",
+    "fingerprint": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+}
+
+
+def insert_keys(app: APIFlask, rows: list[dict[str, Any]]) -> None:
     with app.app_context(), writing(db.engine) as connection:
-        connection.execute(
-            IdempotencyKey.__table__.insert(),
-            {
-                "user_id": 2,  # Alice
-                "method": "POST",
-                "path": "/api/orders/checkout",
-                "key": "k-1",
-                "fingerprint": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-                "time_created": utcnow() - timedelta(seconds=seconds_ago),
-            },
-        )
+        connection.execute(IdempotencyKey.__table__.insert(), rows)
+
+
+def claim_by_a_request_still_running(app: APIFlask, seconds_ago: int) -> None:
+    insert_keys(
+        app, [{**CHECKOUT_CLAIM, "time_created": utcnow() - timedelta(seconds=seconds_ago)}]
+    )
 
 
 def test_the_same_key_while_its_first_request_runs_is_409_and_runs_nothing(
@@ -210,24 +217,10 @@ def test_without_a_key_nothing_changes(client: FlaskClient) -> None:
 
 
 def expired_keys(app: APIFlask, count: int) -> None:
-    """`count` kept answers of Bob's, past IDEMPOTENCY_TTL_SECONDS."""
+    """`count` kept answers past IDEMPOTENCY_TTL_SECONDS."""
     long_ago = utcnow() - timedelta(seconds=app.config["IDEMPOTENCY_TTL_SECONDS"] + 1)
-    with app.app_context(), writing(db.engine) as connection:
-        connection.execute(
-            IdempotencyKey.__table__.insert(),
-            [
-                {
-                    "user_id": 3,  # Bob
-                    "method": "POST",
-                    "path": "/api/orders/checkout",
-                    "key": f"old-{number}-{long_ago.timestamp()}",
-                    "fingerprint": "0" * 64,
-                    "time_created": long_ago,
-                    "status": 200,
-                }
-                for number in range(count)
-            ],
-        )
+    kept = {**CHECKOUT_CLAIM, "time_created": long_ago, "status": 200}
+    insert_keys(app, [{**kept, "key": f"old-{number}-{long_ago}"} for number in range(count)])
 
 
 def keys_kept(app: APIFlask) -> int:
