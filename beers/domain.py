@@ -1,14 +1,11 @@
 """The catalogue's rules: SKUs are unique and never change.
 
-Reads that every client makes (a beer, a page of beers, a search by name) are
-compiled queries (servicekit.db.Query) run on the driver's cursor, outside
-the ORM session, for speed; a page of chosen SKUs goes through Core instead,
-since its expanding IN list cannot be compiled once. A search compares the
-name case-folded by Python (Beer.name_folded) with LIKE, its `%`, `_` and
-escape character escaped: exact in every alphabet on SQLite and PostgreSQL
-alike, where SQLite's own LIKE and lower() fold ASCII only. Changes, which only administrators
-make, go through the ORM session in a write transaction; the unique index on
-SKU decides between two adds of one SKU.
+Database work as the README's Developing map says: the reads every client
+makes (a beer, a page, a search) are compiled queries, a page of chosen SKUs
+goes through Core (its IN list expands), and changes go through the ORM
+session, where the unique index on SKU decides between two adds of one SKU.
+A search compares the name case-folded by Python (Beer.name_folded) with an
+escaped LIKE: SQLite's own LIKE and lower() fold ASCII only.
 """
 
 from __future__ import annotations

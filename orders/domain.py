@@ -2,13 +2,10 @@
 quantity updates, and a checkout that only one request can win and that never
 charges a price the order did not show.
 
-Nothing here goes through the ORM session; the models only describe the
-tables. Every request here is hot, so reads are compiled queries
-(servicekit.db.Query) run on the driver's cursor, without SQLAlchemy's
-per-execution machinery. Writes are Core statements built once, run in a
-transaction of their own (servicekit.db.writing): quantities change inside
-the statements, and a row lock or a unique index decides between racing
-requests, never a Python read-modify-write.
+Database work as the README's Developing map says: every read here is hot (a
+compiled query) and every write a Core statement in `writing`: quantities
+change inside the statements, and a row lock or a unique index decides
+between racing requests, never a Python read-modify-write.
 """
 
 from __future__ import annotations
