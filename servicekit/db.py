@@ -1,4 +1,7 @@
-"""Column types and engine settings that behave the same on SQLite and PostgreSQL."""
+"""What every service does with its database, alike on SQLite and PostgreSQL:
+column types, engine settings, the three ways to read and write (the ORM
+session in `write_transaction`, Core in `writing`, a compiled `Query` through
+`read`: the README's Developing map says which is for what) and URL checks."""
 
 from __future__ import annotations
 
