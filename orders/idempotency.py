@@ -38,10 +38,10 @@ from flask import Response, current_app, request
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from servicekit.auth import caller
 from servicekit.db import Query, read, utcnow, writing
 from servicekit.errors import Problem, ValidationFailed
 from servicekit.problem_json import render_problem
-from servicekit.upstream import RemoteUser
 
 from .metrics import orders_metrics
 from .models import IdempotencyKey, db
@@ -146,7 +146,7 @@ KEEP = (
 def idempotent(
     fingerprint: Callable[..., Any],
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """For a view under `with_user` and its inputs: with an Idempotency-Key, the
+    """For a view under `auth_required(users_auth)` and its inputs: with an Idempotency-Key, the
     view runs once per key (its header read here, not through a schema: it is
     one string, and on the hot path of adds).
 
@@ -155,21 +155,23 @@ def idempotent(
 
     def decorator(view: Callable[..., Response]) -> Callable[..., Response]:
         @wraps(view)
-        def once(*args: Any, user: RemoteUser, **kwargs: Any) -> Any:
+        def once(*args: Any, **kwargs: Any) -> Any:
             key = request.headers.get(HEADER)
             if key is None:
-                return view(*args, user=user, **kwargs)
+                return view(*args, **kwargs)
             if not VALID_KEY.fullmatch(key):
                 raise ValidationFailed({HEADER: ["1 to 255 printable ASCII characters."]})
             identity = orjson.dumps(fingerprint(**kwargs), option=orjson.OPT_SORT_KEYS)
             # The route, not the raw path: /current and /current/ are one resource.
             path = request.url_rule.rule if request.url_rule else request.path
-            claim = Claim(user.id, request.method, path, key, hashlib.sha256(identity).hexdigest())
+            claim = Claim(
+                caller().id, request.method, path, key, hashlib.sha256(identity).hexdigest()
+            )
             claim_id, kept = _claim(claim)
             if kept is not None:
                 orders_metrics().replays.inc()
                 return kept
-            return _run_and_keep(claim_id, lambda: view(*args, user=user, **kwargs))
+            return _run_and_keep(claim_id, lambda: view(*args, **kwargs))
 
         return once
 

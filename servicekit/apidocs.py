@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from apiflask import APIBlueprint, APIFlask
 from flask import Response, current_app, send_from_directory
@@ -28,7 +28,6 @@ from .errors import DatabaseUnavailable, Problem, ServiceUnavailable, Validation
 from .intake import FORM_TYPES, JsonSentAsForm, UnknownFields, UnreadableBody
 from .problem_json import PROBLEM_JSON, body_of, http_error_detail, problem_body
 
-View = TypeVar("View", bound=Callable[..., Any])
 Spec = dict[str, Any]
 # A response for `@bp.doc(responses=...)`: Any, as APIFlask types those more
 # narrowly than the OpenAPI response objects it takes.
@@ -67,7 +66,7 @@ window.ui = SwaggerUIBundle({
 # used (APIFlask would otherwise keep the first fetcher's, per worker).
 SERVERS = [{"url": "/"}]
 LICENSE = {"name": "Proprietary: no licence is granted"}
-BEARER_AUTH = "BearerAuth"  # the name of its scheme in SECURITY_SCHEMES (servicekit.config)
+BEARER_AUTH = "BearerAuth"  # the name of the bearer token's security scheme (servicekit.auth)
 
 # The shape of an error (RFC 9457 problem details). It gives no examples of its
 # own: each response shows one of its own status (problem_doc).
@@ -170,29 +169,6 @@ def path_examples(**examples: Any) -> dict[str, Any]:
     return {PATH_EXAMPLES: examples}
 
 
-def bearer_auth_doc(
-    responses: Mapping[int, ResponseDoc], *, or_in_body: bool = False
-) -> Callable[[View], View]:
-    """A decorator: the operation needs a bearer token (or_in_body: in the
-    Authorization header, or else in the body, so the header is optional), and
-    answers `responses` (401 and the like) when the token will not do.
-
-    It writes into the `_spec` that APIFlask's `doc` and `auth_required` fill, so
-    it must be applied after `@bp.doc` (above it): the view's own responses win
-    where both document a status.
-    """
-
-    def document(view: View) -> View:
-        spec = dict(getattr(view, "_spec", {}))
-        security = [{BEARER_AUTH: []}, {}] if or_in_body else BEARER_AUTH
-        spec["security"] = spec.get("security") or security
-        spec["responses"] = {**responses, **(spec.get("responses") or {})}
-        view._spec = spec  # type: ignore[attr-defined]
-        return view
-
-    return document
-
-
 # The app: its document's settings, its spec processor and its docs page.
 
 
@@ -202,7 +178,7 @@ def configure_api_docs(app: APIFlask, service: str, description: str) -> None:
     app.config["SERVERS"] = SERVERS
     app.config["LICENSE"] = LICENSE
     app.config["AUTO_OPERATION_ID"] = True
-    # Views document their own 401 (bearer_auth_doc) and 404, with their examples.
+    # Views document their own 401 and 404, with their examples (servicekit.auth).
     app.config["AUTO_AUTH_ERROR_RESPONSE"] = False
     app.config["AUTO_404_RESPONSE"] = False
     app.config["VALIDATION_ERROR_SCHEMA"] = PROBLEM_SCHEMA
@@ -241,7 +217,7 @@ def spec_processor(service: str) -> Callable[[Spec | str], Spec | str]:
     def process(spec: Spec | str) -> Spec | str:
         if isinstance(spec, str):  # only with SPEC_FORMAT yaml, which no service uses
             return spec
-        # A tree that shares nothing: the responses views share (bearer_auth_doc's)
+        # A tree that shares nothing: the responses views share (servicekit.auth's)
         # are shared objects in APIFlask's document, but each operation's own here.
         document: Spec = json.loads(json.dumps(spec))
         paths = document.get("paths", {})

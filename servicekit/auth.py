@@ -1,28 +1,35 @@
-"""Who is calling: the bearer token, and what the users service says about it."""
+"""Who is calling: the bearer token, checked through APIFlask's HTTPTokenAuth.
+
+`BearerTokenAuth` is a service's auth object for `@bp.auth_required`; beers and
+orders share `users_auth`, which asks the users service about the token. The
+responses a view under it may give are documented beside the view's own
+(USER_RESPONSES, ADMIN_RESPONSES).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
+from typing import Any, NoReturn
 
+from apiflask import HTTPError, HTTPTokenAuth
 from flask import current_app, request
+from werkzeug.datastructures import Authorization
 
-from .apidocs import bearer_auth_doc, problem_doc, unavailable_doc
+from .apidocs import BEARER_AUTH, problem_doc, unavailable_doc
 from .errors import Forbidden, Unauthorized
 from .upstream import RemoteUser, UsersClient
 
 TOKEN_NOT_VALID = "The token is unknown, expired or revoked."
 ONLY_ADMINS = "Only administrators may change the catalogue."
-# What with_user and with_admin answer for the view, in its OpenAPI document.
-USER_RESPONSES = {
-    401: problem_doc(
-        "The token is missing, unknown, expired or revoked.",
-        Unauthorized(),
-        Unauthorized(TOKEN_NOT_VALID),
-    ),
-    503: unavailable_doc("users"),
-}
+ADMIN = "admin"  # the role `auth_required(auth, roles=[ADMIN])` asks for
+BEARER_DESCRIPTION = "`Authorization: Bearer <token>`; the bare token is accepted too."
+# What a view under users_auth may answer for want of a token, in its OpenAPI document.
+TOKEN_WILL_NOT_DO = problem_doc(
+    "The token is missing, unknown, expired or revoked.",
+    Unauthorized(),
+    Unauthorized(TOKEN_NOT_VALID),
+)
+USER_RESPONSES = {401: TOKEN_WILL_NOT_DO, 503: unavailable_doc("users")}
 ADMIN_RESPONSES = {
     **USER_RESPONSES,
     403: problem_doc("The caller is not an administrator.", Forbidden(ONLY_ADMINS)),
@@ -42,51 +49,54 @@ def bearer_token() -> str | None:
     return header
 
 
+class BearerTokenAuth(HTTPTokenAuth):
+    """HTTPTokenAuth that takes the bare token too, finds its user with
+    `find_user` (None: no such live token), gives administrators the ADMIN role,
+    and refuses as the rest of the service does: 401 and 403 as problem+json."""
+
+    def __init__(self, find_user: Callable[[str], Any | None], only_admins: str) -> None:
+        super().__init__(
+            scheme="Bearer", description=BEARER_DESCRIPTION, security_scheme_name=BEARER_AUTH
+        )
+        self.only_admins = only_admins
+        self.verify_token(find_user)
+        self.get_user_roles(roles_of)
+        self.error_processor(self.refuse)
+
+    def get_auth(self) -> Authorization | None:
+        """The token, bare or after `Bearer` (HTTPTokenAuth's own takes only the latter)."""
+        token = bearer_token()
+        return None if token is None else Authorization("bearer", token=token)
+
+    def caller(self) -> Any:
+        """`current_user` in a view under `auth_required(self)`: never None there."""
+        return self.current_user
+
+    def refuse(self, error: HTTPError) -> NoReturn:
+        """401 or 403 as the service's own problems, with their details."""
+        if error.status_code == Forbidden.status:
+            raise Forbidden(self.only_admins)
+        raise Unauthorized() if bearer_token() is None else Unauthorized(TOKEN_NOT_VALID)
+
+
+def roles_of(user: Any) -> list[str]:
+    return [ADMIN] if user.is_admin else []
+
+
 def users_client() -> UsersClient:
     client: UsersClient = current_app.extensions["users_client"]
     return client
 
 
-def require_user() -> RemoteUser:
-    """The caller, as users says; 401 when there is no valid token."""
-    token = bearer_token()
-    if token is None:
-        raise Unauthorized()
-    user = users_client().user_for_token(token)
-    if user is None:
-        raise Unauthorized(TOKEN_NOT_VALID)
+def user_from_users(token: str) -> RemoteUser | None:
+    """The token's user, as the users service says (503 when it cannot say)."""
+    return users_client().user_for_token(token)
+
+
+users_auth = BearerTokenAuth(user_from_users, ONLY_ADMINS)
+
+
+def caller() -> RemoteUser:
+    """The user whose token the request carries, in a view under `users_auth`."""
+    user: RemoteUser = users_auth.caller()
     return user
-
-
-def require_admin() -> RemoteUser:
-    """The caller, who must be an administrator; 403 otherwise."""
-    user = require_user()
-    if not user.is_admin:
-        raise Forbidden(ONLY_ADMINS)
-    return user
-
-
-def with_user(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Pass the caller to the view as `user`; 401 without a valid token. The
-    view's OpenAPI operation says so: BearerAuth, 401 and 503 (users down).
-
-    Put it under the route decorator and above `input` and `doc`, so that a
-    caller with no valid token hears 401 before any word about the body, and
-    the view's own `doc` is there to add to.
-    """
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return view(*args, user=require_user(), **kwargs)
-
-    return bearer_auth_doc(USER_RESPONSES)(wrapper)
-
-
-def with_admin(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Like `with_user`, and 403 (documented too) unless the caller is an administrator."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return view(*args, user=require_admin(), **kwargs)
-
-    return bearer_auth_doc(ADMIN_RESPONSES)(wrapper)

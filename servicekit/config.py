@@ -144,13 +144,6 @@ class BaseConfig:
     # APIFlask and the OpenAPI document.
     VALIDATION_ERROR_STATUS_CODE = 400
     VALIDATION_ERROR_DESCRIPTION = "Invalid input"
-    SECURITY_SCHEMES = {
-        "BearerAuth": {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "`Authorization: Bearer <token>`; the bare token is accepted too.",
-        }
-    }
     SPEC_FORMAT = "json"
     SYNC_LOCAL_SPEC = False
 

@@ -205,8 +205,8 @@ def _declared_by_the_view() -> Declared | None:
 def _declared_inputs(view: Callable[..., Any]) -> Declared | None:
     """What the view declares; None for a view outside the OpenAPI document.
     (APIFlask keeps what `input` and `doc` were given in the view's `_spec`,
-    whence the document is made; servicekit.apidocs.bearer_auth_doc adds
-    `security` there.)"""
+    whence the document is made, and `auth_required` its `auth`; a `security`
+    of its own there means a token is taken too.)"""
     spec = getattr(view, "_spec", None)
     if spec is None or spec.get("hide"):
         return None
@@ -216,7 +216,8 @@ def _declared_inputs(view: Callable[..., Any]) -> Declared | None:
         if location in QUERY_LOCATIONS
         for name, field in schema.load_fields.items()
     )
-    return Declared(query_names, "body" in spec, bool(spec.get("security")))
+    takes_token = "auth" in spec or bool(spec.get("security"))
+    return Declared(query_names, "body" in spec, takes_token)
 
 
 def _body_field_names() -> list[str]:

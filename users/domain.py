@@ -164,43 +164,28 @@ LOGIN_OF = Query(
 )
 
 
-def log_in(
-    username: str,
-    password: str,
-    *,
-    ttl_seconds: int,
-    address: str,
-    limits: throttling.Limits,
-    wait_seconds: float,
-) -> tuple[IssuedToken, throttling.Quota]:
+def log_in(username: str, password: str, *, ttl_seconds: int, check: PasswordCheck) -> IssuedToken:
     """A new token for the right password; one 401 for any wrong pair; 429 for
     a username or address with too many recent failures (see throttling)."""
     username_key = name_key(username)
-    quota = throttling.quota(username_key, address, limits)
-    if quota.wait_seconds is not None:
-        raise TooManyFailures(quota)
-    # Read on a connection given back at once: none is held while the password
-    # waits its turn (a flood of logins would empty the pool).
-    found = read(db.engine, LOGIN_OF, {"username_key": username_key})
-    user = found[0] if found else None
-    password_hash = user.password_hash if user else stand_in_hash()
-    with password_turn(wait_seconds):
-        matches = check_password_hash(password_hash, password)
-    if not matches or user is None:
-        throttling.record_failure(username_key, address, limits)
-        raise Unauthorized("Wrong username or password.", headers=quota.after_a_failure().headers())
-    throttling.clear(username_key, address)
-    return _new_token(user, ttl_seconds), throttling.Quota(limits, limits.per_username, 0)
+    with throttling.counted(username_key, check.address, check.limits):
+        # Read on a connection given back at once: none is held while the
+        # password waits its turn (a flood of logins would empty the pool).
+        found = read(db.engine, LOGIN_OF, {"username_key": username_key})
+        user = found[0] if found else None
+        password_hash = user.password_hash if user else stand_in_hash()
+        with password_turn(check.wait_seconds):
+            matches = check_password_hash(password_hash, password)
+        if not matches or user is None:
+            raise WrongCredentials()
+    return _new_token(user, ttl_seconds)
 
 
-class TooManyFailures(Problem):
-    status = HTTPStatus.TOO_MANY_REQUESTS
+class WrongCredentials(throttling.CountedFailure, Unauthorized):
+    """The one answer for a wrong username and a wrong password."""
 
-    def __init__(self, quota: throttling.Quota) -> None:
-        super().__init__(
-            f"Too many failed logins; try again in {quota.wait_seconds} seconds.",
-            headers={**quota.headers(), "Retry-After": str(quota.wait_seconds)},
-        )
+    def __init__(self) -> None:
+        super().__init__("Wrong username or password.")
 
 
 def _new_token(user: Any, ttl_seconds: int) -> IssuedToken:
@@ -262,13 +247,12 @@ class PasswordCheck:
     wait_seconds: float
 
 
-class WrongPassword(ValidationFailed):
+class WrongPassword(throttling.CountedFailure, ValidationFailed):
     """The user's own password, given to confirm a change, is wrong: a 400
     naming the field, counted as a failed login."""
 
-    def __init__(self, field: str, quota: throttling.Quota) -> None:
+    def __init__(self, field: str) -> None:
         super().__init__({field: ["Wrong password."]})
-        self.headers = quota.headers()
 
 
 def change_details(user_id: int, fields: dict[str, Any]) -> User:
@@ -356,15 +340,11 @@ def delete_account(user: Any, password: str, check: PasswordCheck) -> None:
 def _check_own_password(user: Any, password: str, field: str, check: PasswordCheck) -> None:
     """Throttled as a login is: 429 while the username may not try from this
     address (the password unchecked); a wrong password counts as a failure."""
-    quota = throttling.quota(user.username_key, check.address, check.limits)
-    if quota.wait_seconds is not None:
-        raise TooManyFailures(quota)
-    with password_turn(check.wait_seconds):
-        matches = check_password_hash(user.password_hash, password)
-    if not matches:
-        throttling.record_failure(user.username_key, check.address, check.limits)
-        raise WrongPassword(field, quota.after_a_failure())
-    throttling.clear(user.username_key, check.address)
+    with throttling.counted(user.username_key, check.address, check.limits):
+        with password_turn(check.wait_seconds):
+            matches = check_password_hash(user.password_hash, password)
+        if not matches:
+            raise WrongPassword(field)
 
 
 def _own_row(user_id: int) -> User:

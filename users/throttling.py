@@ -7,6 +7,10 @@ window, or an address with LOGIN_MAX_FAILURES_PER_ADDRESS, may not try again
 even checked. A successful login clears the username's count for that address.
 Counts older than the window are deleted as new ones are written.
 
+`counted` owns a password check's quota from the check to the headers: it
+refuses a throttled one, counts a CountedFailure raised inside it (adding
+where the username now stands, as RateLimit headers) and forgives on success.
+
 Counts are read with compiled queries (servicekit.db.Query) on the driver's
 cursor, since every login reads them, and written with Core statements in a
 transaction of their own (servicekit.db.writing), outside the ORM session: a
@@ -16,14 +20,17 @@ failure is counted, or forgiven, at once, whatever the request does next.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from sqlalchemy import bindparam, delete, func, insert, select
 
 from servicekit.db import Query, read, utcnow, writing
+from servicekit.errors import Problem
 
 from .models import LoginFailure, db
 
@@ -86,7 +93,44 @@ CLEAR = delete(LoginFailure).where(
 CLEAR_USERNAME = delete(LoginFailure).where(LoginFailure.username_key == bindparam("username_key"))
 
 
-def quota(username_key: str, address: str, limits: Limits) -> Quota:
+class TooManyFailures(Problem):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(self, quota: Quota) -> None:
+        super().__init__(
+            f"Too many failed logins; try again in {quota.wait_seconds} seconds.",
+            headers={**quota.headers(), "Retry-After": str(quota.wait_seconds)},
+        )
+
+
+class CountedFailure(Problem):
+    """A problem that is a failed login (a wrong password): raised inside
+    `counted`, it is counted and says where the username now stands."""
+
+
+@contextmanager
+def counted(username_key: str, address: str, limits: Limits) -> Iterator[None]:
+    """A password check of this username from this address, throttled: 429
+    before it while they may not try; a CountedFailure inside it is counted,
+    and success forgives the username's failures from there."""
+    now = _quota(username_key, address, limits)
+    if now.wait_seconds is not None:
+        raise TooManyFailures(now)
+    try:
+        yield
+    except CountedFailure as failure:
+        _record_failure(username_key, address, limits)
+        failure.headers.update(now.after_a_failure().headers())
+        raise
+    _clear(username_key, address)
+
+
+def headers_after_success(limits: Limits) -> dict[str, str]:
+    """Where a username stands once a login has forgiven its failures."""
+    return Quota(limits, limits.per_username, 0).headers()
+
+
+def _quota(username_key: str, address: str, limits: Limits) -> Quota:
     """How many more failures this username may have from this address, and
     whether it (or the address) must wait."""
     now = utcnow()
@@ -109,7 +153,7 @@ def _seconds_until(oldest: datetime, limits: Limits, now: datetime) -> int:
     return max(1, math.ceil((oldest + limits.window - now).total_seconds()))
 
 
-def record_failure(username_key: str, address: str, limits: Limits) -> None:
+def _record_failure(username_key: str, address: str, limits: Limits) -> None:
     """Count a failed login, and forget those that left the window."""
     now = utcnow()
     with writing(db.engine) as connection:
@@ -119,7 +163,7 @@ def record_failure(username_key: str, address: str, limits: Limits) -> None:
         )
 
 
-def clear(username_key: str, address: str) -> None:
+def _clear(username_key: str, address: str) -> None:
     """After a successful login: that username's failures from there are forgiven."""
     with writing(db.engine) as connection:
         connection.execute(CLEAR, {"username_key": username_key, "address": address})

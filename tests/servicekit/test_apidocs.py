@@ -24,10 +24,10 @@ import users.domain
 from beers.domain import seed_demo_catalogue
 from servicekit import apidocs
 from servicekit.apidocs import SPEC_PATH, problem_doc
-from servicekit.auth import with_admin, with_user
+from servicekit.auth import ADMIN as ADMIN_ROLE
+from servicekit.auth import ADMIN_RESPONSES, USER_RESPONSES, users_auth
 from servicekit.errors import NotFound
 from servicekit.schemas import SKU_PATTERN, Sku
-from servicekit.upstream import RemoteUser
 from tests.databases import fresh_app
 from tests.fakes import FakeBeersClient, FakeUsersClient
 from users.schemas import USERNAME
@@ -412,11 +412,22 @@ def test_every_operation_has_a_unique_id_and_a_declared_tag(documents: Documents
 TOKEN_HEADER_OR_BODY = {"users: POST /api/users/logout", "users: POST /api/users/check_token"}
 
 
+# The 403 of an operation for administrators only: it asks for their role.
+NOT_AN_ADMINISTRATOR = "The caller is not an administrator."
+
+
+def token_security(where: str, operation: dict[str, Any]) -> list[dict[str, list[str]]]:
+    """The security of an operation that needs a token."""
+    if where in TOKEN_HEADER_OR_BODY:
+        return [{"BearerAuth": []}, {}]
+    if operation["responses"].get("403", {}).get("description") == NOT_AN_ADMINISTRATOR:
+        return [{"BearerAuth": ["admin"]}]
+    return [{"BearerAuth": []}]
+
+
 def test_every_operation_says_whether_it_needs_a_token(documents: Documents) -> None:
     for where, operation in every_operation(documents):
-        in_header: list[dict[str, list[str]]] = [{"BearerAuth": []}]
-        in_header_or_body: list[dict[str, list[str]]] = [{"BearerAuth": []}, {}]
-        expected = in_header_or_body if where in TOKEN_HEADER_OR_BODY else in_header
+        expected = token_security(where, operation)
         needs_token = operation["security"] == expected
         if where != "users: POST /api/users/login":  # whose 401 is a wrong password
             assert needs_token == ("401" in operation["responses"]), where
@@ -508,24 +519,29 @@ def test_a_username_with_a_final_newline_is_refused(value: str) -> None:
         USERNAME(value)
 
 
-# The decorators document themselves.
+# auth_required documents its security; the auth responses sit beside the view's own.
 
 
 def tiny_app() -> APIFlask:
     app = APIFlask(__name__)
-    app.config["SECURITY_SCHEMES"] = {"BearerAuth": {"type": "http", "scheme": "bearer"}}
     apidocs.configure_api_docs(app, "tiny", "A tiny service.")
     bp = APIBlueprint("tiny", __name__, tag="tiny")
 
     @bp.get("/mine")
-    @with_user
-    @bp.doc(responses={404: problem_doc("None of mine.", NotFound("Nothing is yours."))})
-    def mine(user: RemoteUser) -> dict[str, Any]:
+    @bp.auth_required(users_auth)
+    @bp.doc(
+        responses={
+            **USER_RESPONSES,
+            404: problem_doc("None of mine.", NotFound("Nothing is yours.")),
+        }
+    )
+    def mine() -> dict[str, Any]:
         return {}
 
     @bp.delete("/everything")
-    @with_admin
-    def everything(user: RemoteUser) -> dict[str, Any]:
+    @bp.auth_required(users_auth, roles=[ADMIN_ROLE])
+    @bp.doc(responses=ADMIN_RESPONSES)
+    def everything() -> dict[str, Any]:
         return {}
 
     @bp.get("/public")
@@ -536,21 +552,22 @@ def tiny_app() -> APIFlask:
     return app
 
 
-def test_with_user_adds_bearer_auth_401_and_503_to_the_views_own() -> None:
+def test_a_users_view_has_bearer_auth_401_and_503_beside_its_own() -> None:
     spec = tiny_app().spec
     mine = spec["paths"]["/mine"]["get"]
 
     assert mine["security"] == [{"BearerAuth": []}]
+    assert spec["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
     assert {"401", "404", "503"} <= mine["responses"].keys()
     assert "403" not in mine["responses"]
     assert "WWW-Authenticate" in mine["responses"]["401"]["headers"]
 
 
-def test_with_admin_adds_403_too() -> None:
+def test_an_administrators_view_asks_for_the_role_and_has_403_too() -> None:
     spec = tiny_app().spec
     everything = spec["paths"]["/everything"]["delete"]
 
-    assert everything["security"] == [{"BearerAuth": []}]
+    assert everything["security"] == [{"BearerAuth": ["admin"]}]
     assert {"401", "403", "503"} <= everything["responses"].keys()
 
 
