@@ -53,6 +53,8 @@ SHARED = {
     "LOG_FORMAT",
     "CORS_ORIGINS",
     "ACCESS_LOG",
+    "BODY_TIMEOUT_SECONDS",
+    "WORKER_MEMORY_MIB",
 }
 
 
