@@ -50,6 +50,9 @@ UNWANTED_ENVIRONMENT = (
     "LOG_LEVEL",
     "PROMETHEUS_MULTIPROC_DIR",
 )
+# OpenTelemetry's own variables, all of them: an endpoint set in the shell would
+# trace the whole suite (test_tracing.py sets the ones it means).
+UNWANTED_PREFIXES = ("OTEL_",)
 
 
 def _process_table() -> dict[int, tuple[int, str]]:
@@ -84,11 +87,22 @@ def alive(pids: set[int]) -> set[int]:
     return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
 
 
+def shell_environment(*also_unwanted: str) -> dict[str, str]:
+    """This process's environment without what would change how a service runs
+    (nor the variables named here)."""
+    unwanted = (*UNWANTED_ENVIRONMENT, *also_unwanted)
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in unwanted and not name.startswith(UNWANTED_PREFIXES)
+    }
+
+
 def service_environment(
     service: str, directory: Path, **settings: str | int | float
 ) -> dict[str, str]:
     """The environment a service runs with: its own database in `directory`."""
-    env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
+    env = shell_environment()
     env["DATABASE_URL"] = fresh_database_url(f"e2e_{directory.name}_{service}", directory)
     env["SECRET_KEY"] = f"e2e-{service}-secret"
     env["LOG_LEVEL"] = "DEBUG"  # a line for every request, to follow request ids through

@@ -20,7 +20,7 @@ import requests
 
 from servicekit.launcher import SERVICES, free_port, free_ports_in_a_row
 
-from .services import ROOT, UNWANTED_ENVIRONMENT, launch, service_environment
+from .services import ROOT, launch, service_environment, shell_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +31,7 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
 def operator_environment(**settings: str) -> dict[str, str]:
     """This environment without what would change the shop, plus these settings."""
-    unwanted = (*UNWANTED_ENVIRONMENT, "SHOP_ADMIN_PASSWORD")
-    env = {k: v for k, v in os.environ.items() if k not in unwanted}
-    return {**env, **settings}
+    return {**shell_environment("SHOP_ADMIN_PASSWORD"), **settings}
 
 
 def inv(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:

@@ -33,7 +33,6 @@ from servicekit.launcher import free_ports_in_a_row, port_is_free
 from .api_client import TIMEOUT, ShopApi
 from .services import (
     ROOT,
-    UNWANTED_ENVIRONMENT,
     WORKERS,
     Service,
     StartService,
@@ -42,6 +41,7 @@ from .services import (
     free_port,
     launch,
     service_environment,
+    shell_environment,
     wait_for,
 )
 
@@ -110,7 +110,7 @@ def test_of_two_inv_up_started_together_one_is_up_and_the_other_fails_in_one_lin
     command = [sys.executable, "-m", "invoke", "up", "--workers", "1", "--base-port"]
     ups = []
     for name in ("first", "second"):
-        env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
+        env = shell_environment()
         env.update(
             {f"{s.upper()}_DATABASE_URL": f"sqlite:///{tmp_path}/{name}-{s}.db" for s in LAUNCHED}
         )

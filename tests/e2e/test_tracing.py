@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -287,3 +288,19 @@ def test_a_collector_that_is_down_costs_no_request(
     complaints = [line for line in users.output().splitlines() if "opentelemetry" in line]
     # A line a minute from each of the exporter's loggers, not one an export.
     assert 1 <= len(complaints) <= 4, "\n".join(complaints)
+
+
+def test_the_shells_opentelemetry_settings_reach_no_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint in the developer's shell would trace every service the suite
+    starts; only a test's own settings turn tracing on."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "the-shells")
+
+    untraced = service_environment("users", tmp_path)
+    traced = service_environment("users", tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="http://x:1")
+
+    assert not [name for name in untraced if name.startswith("OTEL_")]
+    assert traced["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://x:1"
+    assert "OTEL_SERVICE_NAME" not in traced

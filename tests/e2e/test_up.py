@@ -18,7 +18,7 @@ import requests
 
 from servicekit.launcher import SERVICES, free_ports_in_a_row, wait_for
 
-from .services import ROOT, UNWANTED_ENVIRONMENT, alive, descendants
+from .services import ROOT, alive, descendants, shell_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ def up_command(base_port: int) -> list[str]:
 
 def shop_environment(folder: Path) -> dict[str, str]:
     """The environment `inv up` runs in here: its own SQLite files in folder."""
-    env = {k: v for k, v in os.environ.items() if k not in UNWANTED_ENVIRONMENT}
+    env = shell_environment()
     for service in SERVICES:
         env[f"{service.upper()}_DATABASE_URL"] = f"sqlite:///{folder / service}.db"
     env["SECRET_KEY"] = "e2e-up"
