@@ -204,9 +204,10 @@ def _declared_by_the_view() -> Declared | None:
 @cache
 def _declared_inputs(view: Callable[..., Any]) -> Declared | None:
     """What the view declares; None for a view outside the OpenAPI document.
-    (APIFlask keeps what `input` and `doc` were given in the view's `_spec`,
-    whence the document is made, and `auth_required` its `auth`; a `security`
-    of its own there means a token is taken too.)"""
+    APIFlask keeps what `input`, `doc` and `auth_required` were given in the
+    view's private `_spec` (whence the document is made), and no public API
+    says it: this is the one place that reads it, and
+    tests/servicekit/test_declared_inputs.py pins what it finds there."""
     spec = getattr(view, "_spec", None)
     if spec is None or spec.get("hide"):
         return None
