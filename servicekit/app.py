@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from apiflask import APIFlask
@@ -49,7 +49,7 @@ def create_service_app(
     test_config: Mapping[str, Any] | None,
 ) -> APIFlask:
     """An APIFlask app with config, database, errors, request ids, metrics, health and docs."""
-    app = ServiceApp(
+    app = APIFlask(
         import_name,
         title=f"shop: {service}",
         version=VERSION,
@@ -86,21 +86,6 @@ def create_service_app(
     app.register_blueprint(health_blueprint(lambda: database_answers(db.engine)))
     app.wsgi_app = CollectionsWithoutSlash(app)  # type: ignore[method-assign]
     return app
-
-
-class ServiceApp(APIFlask):
-    """APIFlask that decides once per function, not on every call, that it is
-    not a coroutine (Flask asks for each hook and view of every request)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        sync = self._sync.get(func)
-        if sync is None:
-            sync = self._sync[func] = super().ensure_sync(func)
-        return sync
 
 
 class NoSessions(SessionInterface):
