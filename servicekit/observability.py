@@ -17,7 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from apiflask import APIFlask
 from flask import Response, request
@@ -104,29 +104,13 @@ class Metrics:
         )
         self.worker = WorkerGauges(self)
 
-        # Label lookups validate and lock every time: each set of labels is
-        # looked up once and its children kept (a few dozen sets in all).
-        self._served: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self._called: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-
     def observe_request(self, method: str, endpoint: str, status: str, seconds: float) -> None:
-        labels = (method, endpoint, status)
-        children = self._served.get(labels)
-        if children is None:
-            children = (self.requests.labels(*labels), self.latency.labels(*labels))
-            self._served[labels] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.requests.labels(method, endpoint, status).inc()
+        self.latency.labels(method, endpoint, status).observe(seconds)
 
     def observe_upstream(self, service: str, endpoint: str, outcome: str, seconds: float) -> None:
-        labels = (service, endpoint, outcome)
-        children = self._called.get(labels)
-        if children is None:
-            latency = self.upstream_latency.labels(service, endpoint)
-            children = (self.upstream_calls.labels(*labels), latency)
-            self._called[labels] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.upstream_calls.labels(service, endpoint, outcome).inc()
+        self.upstream_latency.labels(service, endpoint).observe(seconds)
 
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         """A counter on /metrics (its samples are `<name>_total`), added up across workers."""
