@@ -10,7 +10,6 @@ neighbours orders asks run as real servers (granian), as in production.
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
 import time
@@ -34,12 +33,13 @@ def cpu_per_call(call: Callable[[], Any], rounds: int = ROUNDS) -> float:
     return (time.process_time() - started) / rounds * 1e6
 
 
-def wsgi_call(app: Any, path: str, method: str = "GET", **options: Any) -> Callable[[], Any]:
-    """One request through the app, each with an environ of its own (as a server
-    gives), made before the clock starts."""
+def wsgi_call(
+    app: Any, path: str, method: str = "GET", count: int = WARMUP + ROUNDS, **options: Any
+) -> Callable[[], Any]:
+    """One request through the app, each of the `count` calls with an environ of
+    its own (as a server gives), made before the clock starts."""
     environs = [
-        EnvironBuilder(path=path, method=method, **options).get_environ()
-        for _ in range(WARMUP + ROUNDS)
+        EnvironBuilder(path=path, method=method, **options).get_environ() for _ in range(count)
     ]
 
     def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
@@ -77,14 +77,13 @@ def measure(folder: Path, token: str) -> list[tuple[str, float]]:
     from servicekit.upstream import HttpUsersClient
 
     auth = {"Authorization": f"Bearer {token}"}
-    form = {"content_type": "application/x-www-form-urlencoded"}
+    form: dict[str, Any] = {"content_type": "application/x-www-form-urlencoded"}
     apps = {
         "hello": bench.hello.create_app(),
         "users": users.create_app({"DATABASE_URL": f"sqlite:///{folder / 'users'}.db"}),
         "beers": beers.create_app({"DATABASE_URL": f"sqlite:///{folder / 'beers'}.db"}),
         "orders": orders.create_app({"DATABASE_URL": f"sqlite:///{folder / 'orders'}.db"}),
     }
-    gc.freeze()  # as the server's workers do
     client = HttpUsersClient(os.environ["USERS_URL"])
     calls = {
         "bare Flask: GET /": wsgi_call(apps["hello"], "/"),

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import gc
 import importlib
 import logging
 import os
@@ -322,10 +321,7 @@ def build_server(settings: ServerSettings, listener: socket.socket) -> ShopServe
 
 
 def worker_app() -> Front:
-    """The app a worker serves: `<app>.create_app()` behind the front. Then everything made so far
-    (the app, its schemas, SQLAlchemy's metadata) is moved out of the garbage
-    collector's sight: it lives as long as the worker, and the collector would
-    otherwise walk it again and again while requests come and go."""
+    """The app a worker serves: `<app>.create_app()` behind the front."""
     stop_with_the_master(int(os.environ[MASTER_VARIABLE]))
     # Until granian sets its own handlers, a worker would take a stop signal
     # for its master's and miss it. It is still loading, with nothing in flight:
@@ -345,7 +341,6 @@ def worker_app() -> Front:
         memory_limit=app.config["WORKER_MEMORY_MIB"] * MIB * 3 // 4,
     )
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    gc.freeze()
     report_loaded()
     return front
 
