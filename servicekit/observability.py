@@ -54,6 +54,8 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # A client's id is echoed only when it is short and plain: it ends up in logs.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 access_log = logging.getLogger("servicekit.access")
+# Polled by machines (readiness checks, Prometheus): their access lines are DEBUG.
+PROBE_ENDPOINTS = frozenset({"health.health", "health.ready", "metrics_endpoint"})
 
 
 class Metrics:
@@ -306,8 +308,15 @@ def install_request_tracking(app: APIFlask, metrics: Metrics, service: str) -> N
         status = response.status_code
         method = served.method if served.method in METHODS else "other"
         metrics.observe_request(method, rule.rule if rule else "unmatched", str(status), elapsed)
-        # A line for every request at INFO (ACCESS_LOG=false: none), a 5xx's at WARNING.
-        level = logging.WARNING if status >= 500 else logging.INFO
+        # A line for every request at INFO (ACCESS_LOG=false: none), a 5xx's at
+        # WARNING; probes and scrapes that went well at DEBUG, or they would
+        # bury the requests of people under the polling of machines.
+        if status >= 500:
+            level = logging.WARNING
+        elif rule is not None and rule.endpoint in PROBE_ENDPOINTS:
+            level = logging.DEBUG
+        else:
+            level = logging.INFO
         if logs_every_request and access_log.isEnabledFor(level):
             # Escaped in both formats, so that a path cannot forge log lines.
             method, path = escaped(served.method), escaped(served.path)

@@ -53,6 +53,17 @@ def test_every_request_has_an_access_line_at_info(
     assert record.__dict__["duration_ms"] >= 0
 
 
+@pytest.mark.parametrize("path", ["/health", "/ready", "/metrics"])
+def test_a_probe_or_scrape_that_went_well_is_an_access_line_at_debug_only(
+    beers_client: FlaskClient, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    caplog.set_level("DEBUG")
+    assert beers_client.get(path).status_code == 200
+    (record,) = [r for r in caplog.records if r.name == "servicekit.access"]
+    assert record.levelname == "DEBUG"
+    assert record.getMessage().startswith(f"GET {path} 200 ")
+
+
 def test_access_log_false_turns_the_lines_off(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
