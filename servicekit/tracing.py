@@ -1,23 +1,8 @@
-"""Traces across the services with OpenTelemetry, configured the OpenTelemetry way.
-
-Off unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is
-set (and OTEL_SDK_DISABLED is not `true`): then nothing is installed at all, and
-a request pays for tracing only the one check each call to another service
-makes. On, every request gets a server span (its W3C `traceparent` and
-`tracestate` read, or a new trace started), every call to another service a
-client span whose context travels in the call's headers, and every log line of
-the request its `trace_id` and `span_id`.
-
-Spans leave in batches over OTLP/HTTP from one thread of each worker process,
-made on the worker's first traced request: never in the server's master before
-it forks. A collector that is down costs a log line now and then, never a
-request: a full queue drops spans, and the exporter's complaints are let
-through once a minute.
-
-The rest of OpenTelemetry's variables are read by the SDK itself as usual:
-OTEL_SERVICE_NAME (here the service's own name by default),
-OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG,
-OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_*.
+"""Traces across the services with OpenTelemetry: a server span per request
+(W3C `traceparent` read), a client span per call to another service (sent on),
+the ids on every log line. Off, and nothing installed, unless an OTLP endpoint
+is set; the SDK reads the rest of OTEL_* itself (README: Environment).
+Spans leave in batches from each worker; a collector that is down costs no request.
 """
 
 from __future__ import annotations
@@ -147,6 +132,29 @@ class Tracing:
         self.provider = provider
         return provider.get_tracer("servicekit", self.version)
 
+    def start_server_span(self) -> None:
+        """The request's server span, child of the caller's `traceparent` if it
+        sent one, made current; its ids kept for the log lines."""
+        served = request._get_current_object()  # type: ignore[attr-defined]
+        environ = served.environ
+        parent = PROPAGATOR.extract(environ, getter=ENVIRON_GETTER)  # type: ignore[arg-type]
+        rule = served.url_rule
+        method = served.method if served.method in METHODS else "_OTHER"
+        name = served.method if method != "_OTHER" else "HTTP"
+        if rule is not None:
+            name = f"{name} {rule.rule}"
+        attributes = _server_attributes(environ)
+        attributes["http.request.method"] = method
+        if rule is not None:
+            attributes["http.route"] = rule.rule
+        span = self.tracer.start_span(
+            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
+        environ[SPAN_KEY] = span
+        environ[CONTEXT_TOKEN_KEY] = otel_context.attach(trace.set_span_in_context(span, parent))
+        ids = span.get_span_context()
+        environ[TRACE_IDS_KEY] = (format_trace_id(ids.trace_id), format_span_id(ids.span_id))
+
     @contextmanager
     def client_span(self, service: str, endpoint: str, method: str, url: str) -> Iterator[CallSpan]:
         """A span for one call to another service (servicekit.upstream's CallTracer):
@@ -217,55 +225,38 @@ def install_tracing(
         exporter = OTLPSpanExporter
     tracing = Tracing(service, version, exporter)
     app.extensions["tracing"] = tracing
-
-    def start_server_span() -> None:
-        served = request._get_current_object()  # type: ignore[attr-defined]
-        environ = served.environ
-        parent = PROPAGATOR.extract(environ, getter=ENVIRON_GETTER)  # type: ignore[arg-type]
-        rule = served.url_rule
-        method = served.method if served.method in METHODS else "_OTHER"
-        name = served.method if method != "_OTHER" else "HTTP"
-        if rule is not None:
-            name = f"{name} {rule.rule}"
-        attributes = _server_attributes(environ)
-        attributes["http.request.method"] = method
-        if rule is not None:
-            attributes["http.route"] = rule.rule
-        span = tracing.tracer.start_span(
-            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
-        )
-        environ[SPAN_KEY] = span
-        environ[CONTEXT_TOKEN_KEY] = otel_context.attach(trace.set_span_in_context(span, parent))
-        ids = span.get_span_context()
-        environ[TRACE_IDS_KEY] = (format_trace_id(ids.trace_id), format_span_id(ids.span_id))
-
-    def record_status(response: Response) -> Response:
-        span: Span | None = request.environ.get(SPAN_KEY)
-        if span is not None:
-            status = response.status_code
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
-                span.set_attribute("error.type", str(status))
-                span.set_status(Status(StatusCode.ERROR))
-        return response
-
-    def end_server_span(error: BaseException | None) -> None:
-        environ = request.environ
-        span: Span | None = environ.pop(SPAN_KEY, None)
-        if span is None:
-            return
-        if error is not None:
-            span.record_exception(error)
-            span.set_attribute("error.type", type(error).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-        otel_context.detach(environ.pop(CONTEXT_TOKEN_KEY))
-        span.end()
-
     # First of all: a hook before it that answers would leave the request untraced.
-    app.before_request_funcs.setdefault(None, []).insert(0, start_server_span)
+    app.before_request_funcs.setdefault(None, []).insert(0, tracing.start_server_span)
     app.after_request(record_status)
     app.teardown_request(end_server_span)
     return tracing
+
+
+def record_status(response: Response) -> Response:
+    """The answer's status on the request's server span; a 5xx is an error."""
+    span: Span | None = request.environ.get(SPAN_KEY)
+    if span is not None:
+        status = response.status_code
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_attribute("error.type", str(status))
+            span.set_status(Status(StatusCode.ERROR))
+    return response
+
+
+def end_server_span(error: BaseException | None) -> None:
+    """The request's server span ended (with the exception that ended the
+    request, if one did) and its context left."""
+    environ = request.environ
+    span: Span | None = environ.pop(SPAN_KEY, None)
+    if span is None:
+        return
+    if error is not None:
+        span.record_exception(error)
+        span.set_attribute("error.type", type(error).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+    otel_context.detach(environ.pop(CONTEXT_TOKEN_KEY))
+    span.end()
 
 
 def _server_attributes(environ: Mapping[str, Any]) -> dict[str, Any]:
