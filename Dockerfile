@@ -1,5 +1,9 @@
-# One image for all three services; the command chooses which one runs:
-#   docker run beers-shop:1.0.0 users serve --host 0.0.0.0 --port 5001
+# One image for all three services. The entrypoint is the server; the command
+# chooses which service it serves:
+#   docker run beers-shop:1.0.0 users --host 0.0.0.0 --port 5001 --workers 2
+# It serves the database as it finds it: the migrations are their own step,
+# run before the server starts (Kubernetes' init container, compose's one-shot):
+#   docker run --entrypoint python beers-shop:1.0.0 -m invoke users setup
 # The base image is a build argument, so a mirror or a local stand-in can take
 # the official image's place:
 #   docker build --build-arg PYTHON_IMAGE=registry.example/python:3.11-slim -t beers-shop:1.0.0 .
@@ -31,5 +35,5 @@ RUN groupadd --gid 10001 shop \
 USER 10001
 
 EXPOSE 5001 5002 5003
-ENTRYPOINT ["python", "-m", "invoke"]
-CMD ["users", "serve", "--host", "0.0.0.0", "--port", "5001"]
+ENTRYPOINT ["python", "-m", "servicekit.serving"]
+CMD ["users", "--host", "0.0.0.0", "--port", "5001", "--workers", "2"]

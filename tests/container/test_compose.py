@@ -1,5 +1,6 @@
-"""compose.yaml as it ships runs the shop: podman-compose brings up PostgreSQL
-and the three services from the image conftest.py builds; a customer walks
+"""compose.yaml as it ships runs the shop: podman-compose brings up PostgreSQL,
+sets up each database by its one-shot and starts the three services from the
+image conftest.py builds; a customer walks
 from registration to checkout, an administrator is made as the README says, a
 service whose server dies is started again by its restart policy, and
 `down -v` leaves nothing behind.
@@ -28,10 +29,11 @@ from tests.container.podman import ROOT, Podman, compose_file, run
 pytestmark = pytest.mark.container
 
 SERVICES = ("users", "beers", "orders")
+SETUPS = tuple(f"{service}-setup" for service in SERVICES)  # the one-shots
 SHOP_UID = "10001"
 
-# Every wait is bounded (seconds). The services start before PostgreSQL takes
-# connections and are started again until it does: READY_TIMEOUT allows for that.
+# Every wait is bounded (seconds). A one-shot may start before PostgreSQL takes
+# connections and is started again until it sets up: READY_TIMEOUT allows for that.
 UP_TIMEOUT = 300
 DOWN_TIMEOUT = 120
 READY_TIMEOUT = 180
@@ -60,7 +62,7 @@ class ComposeShop:
     def logs(self) -> str:
         """The end of each service's log, for a failure's message."""
         tails = []
-        for service in SERVICES:
+        for service in (*SETUPS, *SERVICES):
             tail = self.podman("logs", "--tail", "20", self.container(service), check=False)
             tails.append(f"--- {service} ---\n{tail.stdout}{tail.stderr}")
         return "\n".join(tails)
@@ -81,6 +83,16 @@ def postgres_image() -> str:
     services = compose_file()["services"]
     assert isinstance(services, dict)
     return str(services["postgres"]["image"])
+
+
+def wait_until_set_up(shop: ComposeShop) -> None:
+    """Until each one-shot has set up its database and ended."""
+
+    def done(setup: str) -> bool:
+        return shop.inspect(setup, "{{.State.Status}} {{.State.ExitCode}}") == "exited 0"
+
+    if not wait_for(lambda: all(done(setup) for setup in SETUPS), READY_TIMEOUT, interval=1):
+        pytest.fail(f"the databases were not set up within {READY_TIMEOUT} s:\n{shop.logs()}")
 
 
 def wait_until_ready(shop: ComposeShop) -> None:
@@ -122,8 +134,10 @@ def compose_shop(podman: Podman, image: str) -> Iterator[ComposeShop]:
     shop = ComposeShop(podman, command, env, project, urls)
     try:
         shop("up", "--detach", "--no-build")  # conftest.py has built the image compose names
+        wait_until_set_up(shop)
         wait_until_ready(shop)
-        shop("run", "--rm", "beers", "beers", "setup", "--seed")
+        # The README's `docker compose run --rm beers-setup beers setup --seed`.
+        shop("run", "--rm", "beers-setup", "beers", "setup", "--seed")
         yield shop
     finally:
         shop("down", "--volumes", "--timeout", "5", timeout=DOWN_TIMEOUT, check=False)

@@ -1,7 +1,8 @@
 """The Docker image runs the shop: built with podman, the three services run as
-three containers of one pod, each with its own SQLite database inside its
-container, reaching each other at the pod's localhost; the host talks to them
-over HTTP through ports published on 127.0.0.1.
+three containers of one pod, each with its own SQLite database in a volume of
+its own, set up by a one-shot container of the image before the server starts
+(as Kubernetes' init container does), reaching each other at the pod's
+localhost; the host talks to them over HTTP through ports published on 127.0.0.1.
 
 `pytest -m container tests/container` (CI does); conftest.py builds the image.
 """
@@ -37,6 +38,10 @@ class Shop:
     def container(self, service: str) -> str:
         return f"{self.pod}-{service}"
 
+    def volume(self, service: str) -> str:
+        """Where the service's SQLite database lives: /app/instance."""
+        return f"{self.pod}-{service}-instance"
+
 
 def container_logs(podman: Podman, shop: Shop) -> str:
     logs = []
@@ -65,9 +70,24 @@ def wait_until_ready(podman: Podman, shop: Shop, service: str) -> None:
         pytest.fail(f"the {service} container stopped:\n{container_logs(podman, shop)}")
 
 
+def set_up(podman: Podman, image: str, shop: Shop, service: str) -> None:
+    """The service's migrations, as the init container runs them: invoke, in
+    place of the image's entrypoint (the server)."""
+    podman(
+        "run",
+        "--rm",
+        *ULIMITS,
+        *("--volume", f"{shop.volume(service)}:/app/instance"),
+        *("--entrypoint", "python"),
+        image,
+        *("-m", "invoke", service, "setup"),
+    )
+
+
 @pytest.fixture(scope="module")
 def shop(podman: Podman, image: str) -> Iterator[Shop]:
-    """The three services, one container each, in a pod; the demo catalogue seeded."""
+    """The three services, one container each, in a pod, each database set up
+    before its server starts; the demo catalogue seeded."""
     pod = f"shop-container-test-{secrets.token_hex(4)}"
     host_ports = {service: free_port() for service in SERVICES}
     shop = Shop(pod, {s: f"http://127.0.0.1:{p}" for s, p in host_ports.items()})
@@ -79,6 +99,7 @@ def shop(podman: Podman, image: str) -> Iterator[Shop]:
     try:
         podman("pod", "create", "--name", pod, *published)
         for service, port in SERVICES.items():
+            set_up(podman, image, shop, service)
             podman(
                 "run",
                 "--detach",
@@ -87,14 +108,15 @@ def shop(podman: Podman, image: str) -> Iterator[Shop]:
                 "--pod",
                 pod,
                 *ULIMITS,
+                *("--volume", f"{shop.volume(service)}:/app/instance"),
                 "--env",
                 f"SECRET_KEY={secrets.token_hex(32)}",
                 "--env",
                 f"USERS_URL=http://127.0.0.1:{SERVICES['users']}",
                 "--env",
                 f"BEERS_URL=http://127.0.0.1:{SERVICES['beers']}",
-                image,
-                *(service, "serve", "--host", "0.0.0.0", "--port", str(port)),
+                image,  # its entrypoint is the server: the arguments are the server's
+                *(service, "--host", "0.0.0.0", "--port", str(port)),
                 *("--workers", str(WORKERS)),
             )
         for service in SERVICES:
@@ -107,6 +129,8 @@ def shop(podman: Podman, image: str) -> Iterator[Shop]:
         yield shop
     finally:
         podman("pod", "rm", "--force", "--time", "2", pod, check=False)
+        volumes = [shop.volume(service) for service in SERVICES]
+        podman("volume", "rm", "--force", *volumes, check=False)
 
 
 def test_every_service_runs_unprivileged_with_its_own_sqlite_database(
@@ -183,3 +207,12 @@ def test_a_customer_walks_from_registration_to_checkout(shop: Shop) -> None:
     assert history.status_code == 200, history.text
     assert [past["id"] for past in history.json()] == [order["id"]]
     assert history.json()[0]["is_open"] is False
+
+
+def test_each_containers_first_process_is_the_server_itself(podman: Podman, shop: Shop) -> None:
+    """The image's entrypoint is the server: no command line stands between it
+    and the signals the engine sends the container."""
+    for service in SERVICES:
+        processes = podman("top", shop.container(service), "pid", "args").stdout.splitlines()
+        (first,) = [line.split(maxsplit=1)[1] for line in processes[1:] if line.split()[0] == "1"]
+        assert f"-m servicekit.serving {service} " in first, processes

@@ -5,6 +5,7 @@ whom, and one image name everywhere. Read from the files; nothing is started."""
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from servicekit.launcher import SERVICES
-from servicekit.serving import GRACE_SECONDS
+from servicekit.serving import GRACE_SECONDS, parse_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -133,6 +134,48 @@ def test_a_stopping_pod_pauses_then_has_time_for_the_servers_grace(
         pause = int(command[1])
         assert 2 <= pause <= 10, f"{workload}: a pause of {pause} s"
         assert pod["terminationGracePeriodSeconds"] > pause + GRACE_SECONDS, workload
+
+
+def image_entrypoint() -> list[str]:
+    """The Dockerfile's ENTRYPOINT, in its exec form."""
+    (line,) = re.findall(r"^ENTRYPOINT (.+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    return list(json.loads(line))
+
+
+def test_the_image_runs_the_server_itself() -> None:
+    assert image_entrypoint() == ["python", "-m", "servicekit.serving"]
+
+
+def test_every_pod_sets_up_its_database_before_its_server_starts(
+    manifests: list[Manifest],
+) -> None:
+    for workload, pod in pod_specs(manifests):
+        (migrate,) = pod["initContainers"]
+        (server,) = pod["containers"]
+        assert [*migrate["command"], *migrate["args"]] == [
+            *("python", "-m", "invoke", workload, "setup")
+        ], workload
+        assert "command" not in server, f"{workload}: the image's entrypoint is the server"
+        settings = parse_arguments(server["args"])
+        assert (settings.app, settings.host) == (workload, "0.0.0.0"), workload
+        assert settings.port == SERVICES[workload].port, workload
+
+
+def test_compose_sets_up_each_database_in_a_one_shot_of_the_image() -> None:
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    for name, entry in SERVICES.items():
+        setup, server = services[f"{name}-setup"], services[name]
+        assert [*setup["entrypoint"], *setup["command"]] == [
+            *("python", "-m", "invoke", name, "setup")
+        ], name
+        assert setup["restart"] == "on-failure", name  # until PostgreSQL takes connections
+        assert setup["environment"] == server["environment"], name  # the same database
+        assert setup["depends_on"] == {"postgres": {"condition": "service_healthy"}}, name
+        # Not a dependency of its server: podman would then restart no crashed server.
+        assert f"{name}-setup" not in server["depends_on"], name
+        assert "entrypoint" not in server, f"{name}: the image's entrypoint is the server"
+        settings = parse_arguments(server["command"])
+        assert (settings.app, settings.port) == (name, entry.port), name
 
 
 def test_a_rollout_never_takes_the_last_ready_pod(manifests: list[Manifest]) -> None:
