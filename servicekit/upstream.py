@@ -1,13 +1,7 @@
-"""HTTP clients for the other services: kept-alive connections, timeouts, one error.
-
-Nothing here imports Flask. The app factory hands each client a function that
-gives the current request id (forwarded on every call) and one that records
-each call in the metrics.
-
-The clients speak through libcurl (pycurl): a call costs a fifth of the CPU of
-a urllib3 call (bench/RESULTS.md), and orders makes one or two per request.
-Each thread has its own curl handle, and so its own kept-alive connection: a
-handle is never shared between threads.
+"""HTTP clients for the other services: kept-alive connections, timeouts, one
+retry, a circuit breaker, one error (ServiceUnavailable). No Flask here: the app
+factory hands each client the request id to forward and the metrics to feed.
+libcurl (pycurl) for its CPU per call (bench/RESULTS.md), a handle per thread.
 """
 
 from __future__ import annotations
@@ -33,6 +27,7 @@ RETRIED_ERRORS = frozenset(
     {pycurl.E_COULDNT_CONNECT, pycurl.E_GOT_NOTHING, pycurl.E_SEND_ERROR, pycurl.E_RECV_ERROR}
 )
 RETRY_PAUSE = (0.02, 0.1)  # seconds, at random: concurrent retries do not come back as one
+FIRST_PAUSE = 1.0  # seconds a breaker stays open first: about a neighbour's restart
 # Calls waiting on other services at once, in one worker process: the rest of
 # its threads (servicekit.serving.THREADS) stay free for /health and for the
 # requests that need no neighbour, however slow a neighbour gets.
@@ -68,7 +63,7 @@ class Timeouts:
 
 class CircuitBreaker:
     """After `failures` failed calls in a row the neighbour is taken for down:
-    calls are refused at once for a pause, first `first_pause` seconds; then
+    calls are refused at once for a pause, first FIRST_PAUSE seconds; then
     one trial call goes out (the others are still refused meanwhile). Its
     success closes the breaker; its failure opens it again for twice the pause
     before, at most `max_pause`. So a neighbour down for a second (a restart)
@@ -89,12 +84,11 @@ class CircuitBreaker:
         failures: int = 5,
         max_pause: float = 30.0,
         clock: Callable[[], float] = monotonic,
-        first_pause: float = 1.0,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
         self.failures, self.max_pause, self.clock = failures, max_pause, clock
         self.on_change = on_change or (lambda opened: None)
-        self.first_pause = min(first_pause, max_pause)
+        self.first_pause = min(FIRST_PAUSE, max_pause)
         self._lock = threading.Lock()
         self._failed = 0
         self._opened_at: float | None = None
@@ -251,7 +245,7 @@ class ServiceClient:
         endpoint: str,
         headers: Mapping[str, str] | None,
         params: Any,
-        span: CallSpan | None = None,
+        span: CallSpan | None,
     ) -> Answer:
         lines = ["Accept: application/json", "Expect:"]
         lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
