@@ -240,10 +240,7 @@ def drop_everything(service: str, db: Schema) -> None:
 
 def current_revision(service: str, db: Schema) -> str | None:
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"version_table": version_table(service)}
-        )
-        return context.get_current_revision()
+        return _version_on(connection, service)
 
 
 def head_revision(service: str, db: Schema) -> str | None:
