@@ -1,11 +1,7 @@
-"""Browsers: CORS for the web origins CORS_ORIGINS lists, by flask-cors.
-
-With none listed (the default) nothing is added, not even to the cost of a
-request. With some, an answer to a listed `Origin` (errors included: a page
-must read its 401s and 400s too) allows that origin and exposes the headers
-clients read; a preflight `OPTIONS` is a 204 allowing the path's own methods
-and the request headers the API reads. No credentials mode: tokens travel in
-`Authorization`, not cookies. An origin not listed gets no CORS headers.
+"""Browsers: CORS, by flask-cors, for the web origins CORS_ORIGINS lists (none by
+default: then nothing is installed). A listed origin's answers, errors too, allow
+it and expose the headers clients read; its preflight is a 204 with the path's
+own methods. No credentials: tokens travel in `Authorization`, not cookies.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Log lines: each names its service and the request it belongs to, in one
 time format, as text or as one JSON object a line (LOG_FORMAT).
-
-Apart from servicekit.observability on purpose: the server's master process
-configures logging before it sets PROMETHEUS_MULTIPROC_DIR, and
-prometheus_client chooses between per-process and shared-file metrics once, on
-import, so nothing here may import it.
+Never imports prometheus_client (as servicekit.observability does): the server's
+master logs before it sets PROMETHEUS_MULTIPROC_DIR, which that import reads.
 """
 
 from __future__ import annotations
