@@ -10,6 +10,7 @@ its share of it, with the CPU time the services spent per request.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import platform
 import re
@@ -506,16 +507,17 @@ def measure_direct(
     spent, and how many requests wrk made.
 
     wrk has no rate of its own; each connection pauses between an answer and
-    its next request. A first run finds how long an answer takes at a guessed
-    pause, the second pauses that much less."""
+    its next request. A first run finds how long an answer takes (its median:
+    a stall of the busy machine would make the mean say the rate is out of
+    reach), the second pauses that much less than the interval."""
     scenario = Scenario(
         f"{call.service} direct", call.service, call.path, with_tokens=call.with_token
     )
     url, used = shop.urls[call.service], tokens if call.with_token else []
     interval_ms = connections * 1000 / rate  # between a connection's requests
     trial, _ = run_wrk(scenario, url, connections, max(settings.warmup, 1), used, interval_ms)
-    answer_ms = connections * 1000 / trial.requests_per_second - interval_ms
-    pause_ms = max(interval_ms - max(answer_ms, 0.0), 0.0)
+    answer_ms = 0.0 if math.isnan(trial.p50_ms) else trial.p50_ms
+    pause_ms = max(interval_ms - answer_ms, 0.0)
     before = shop.services_usage()[call.service]
     result, count = run_wrk(scenario, url, connections, settings.duration, used, pause_ms)
     spent = shop.services_usage()[call.service] - before
