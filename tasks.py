@@ -112,7 +112,8 @@ def start_logging(label: str) -> None:
 # run one. invoke would take `inv users serve` for two tasks, `users` and
 # `serve`, and a collection per service would list `users.serve` rather than
 # `users` in `inv --list`; so each service is one task that hands its action to
-# the verb, whose flags are invoke's own (the signature's types, help=).
+# the verb, whose flags are invoke's own (the signature's types, help=). The
+# letters for them are the service task's to give (-h stays help), not invoke's.
 
 RESET_HELP = {"reset": "drop the service's tables and data first"}
 
