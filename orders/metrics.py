@@ -1,4 +1,4 @@
-"""What orders adds to /metrics: the business (servicekit.observability has the rest)."""
+"""What orders adds to /metrics: the business (servicekit.metrics has the rest)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from flask import current_app
 
-from servicekit.observability import Metrics
+from servicekit.metrics import Metrics
 
 
 class OrdersMetrics:

@@ -27,7 +27,8 @@ from .errors import DatabaseUnavailable
 from .health import health_blueprint
 from .intake import read_request_first
 from .logs import configure_logging, current_request_id
-from .observability import Metrics, install_request_tracking
+from .metrics import Metrics
+from .observability import install_request_tracking
 from .output import OrjsonProvider
 from .problem_json import register_error_handlers, render_problem
 from .tracing import install_tracing

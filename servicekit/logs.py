@@ -1,6 +1,6 @@
 """Log lines: each names its service and the request it belongs to, in one
 time format, as text or as one JSON object a line (LOG_FORMAT).
-Never imports prometheus_client (as servicekit.observability does): the server's
+Never imports prometheus_client (as servicekit.metrics does): the server's
 master logs before it sets PROMETHEUS_MULTIPROC_DIR, which that import reads.
 """
 

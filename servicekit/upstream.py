@@ -76,7 +76,7 @@ class CircuitBreaker:
     and failing late is not taken for a failed trial.
 
     `on_change` hears each change: True when it opens, False when it closes
-    (the metrics: servicekit.observability).
+    (the metrics: servicekit.metrics).
     """
 
     def __init__(

@@ -1,11 +1,11 @@
 """What users adds to /metrics: logins by outcome, and password checks
-waiting for their turn (servicekit.observability has the rest)."""
+waiting for their turn (servicekit.metrics has the rest)."""
 
 from __future__ import annotations
 
 from flask import current_app
 
-from servicekit.observability import Metrics
+from servicekit.metrics import Metrics
 
 LOGIN_OUTCOMES = ("ok", "failed", "throttled")
 

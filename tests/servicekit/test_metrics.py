@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from beers import create_app
 from beers.models import db
 from servicekit.launcher import free_port
-from servicekit.observability import forget_dead_workers
+from servicekit.metrics import forget_dead_workers
 from servicekit.upstream import CircuitBreaker
 from tests.databases import fresh_app
 from tests.fakes import FakeUsersClient
