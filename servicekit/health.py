@@ -14,6 +14,7 @@ from .problem_json import problem_response
 
 
 def health_blueprint(database_answers: Callable[[], bool]) -> APIBlueprint:
+    """`/`, `/health`, `/ready` (ready while `database_answers()`) and the docs page."""
     bp = APIBlueprint("health", __name__, enable_openapi=False)
 
     @bp.get("/")

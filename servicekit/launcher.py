@@ -1,10 +1,7 @@
-"""Starting the shop's services: which services there are, their databases set
-up, their servers started, waited for and stopped, and free ports to put them on.
-
-The command line (tasks.py), the benchmark (bench/) and the end-to-end tests all
-start services through this module. A service is a package of its name with
-`create_app()` in it and its models' `db` in `<name>.models`; adding one means
-its package, its entry in SERVICES and its deployment files.
+"""Starting the shop's services, for tasks.py, bench/ and the end-to-end tests:
+which services there are (SERVICES: each a package of its name, `create_app()`
+in it, its `db` in `<name>.models`), their databases set up, their servers
+started, waited for and stopped, and free ports to put them on.
 """
 
 from __future__ import annotations
