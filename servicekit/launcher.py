@@ -35,7 +35,7 @@ from .migrations import (
     migration_target,
     upgrade,
 )
-from .serving import JEMALLOC_CONF, JEMALLOC_CONF_VARIABLE
+from .serving import JEMALLOC_CONF, JEMALLOC_CONF_VARIABLE, PR_SET_PDEATHSIG
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_WORKERS = 2
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
-PR_SET_PDEATHSIG = 1  # prctl(2)
 
 Seed = Literal["no", "yes", "if-empty"]
 
