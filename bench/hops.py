@@ -46,9 +46,17 @@ PLACES = (
 KERNEL_PLACES = (
     (("futex",), "kernel: futex (GIL, locks, thread wake-ups)"),
     (("epoll", "ep_"), "kernel: epoll"),
+    # Sampled by a timer, time with interrupts off (switching, waking a
+    # thread) shows where they are turned back on: the unlock_irq* symbols.
     (
-        ("schedule", "switch_to", "finish_task", "pick_next", "enqueue", "dequeue", "wake"),
+        ("schedule", "switch_to", "finish_task", "pick_next", "enqueue", "dequeue", "wake")
+        + ("unlock_irq",),
         "kernel: scheduler (switches, wake-ups)",
+    ),
+    (
+        ("page_fault", "tlb", "unmap", "mm_", "anonymous_page", "folio", "memcg", "mas_")
+        + ("kmem_cache", "page"),
+        "kernel: memory (page faults, mappings)",
     ),
     (
         ("tcp", "ip_", "sock", "skb", "net_", "__dev", "loopback", "inet", "nf_", "sk_"),
