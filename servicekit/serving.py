@@ -25,6 +25,7 @@ import argparse
 import ctypes
 import importlib
 import logging
+import multiprocessing.connection
 import os
 import select
 import shutil
@@ -182,6 +183,16 @@ class ShopServer(MPServer):
         self.stopping.set()
         super().signal_handler_interrupt(*args, **kwargs)
 
+    def _stop_workers(self) -> None:
+        """granian's, but a worker counts as stopped once it has exited (see
+        `exited`): granian asks is_alive(), which a worker's exit can escape."""
+        for worker in self.wrks:
+            worker.terminate()
+        deadline = time.monotonic() + GRACE_SECONDS
+        for worker in self.wrks:
+            stop_or_kill(worker, max(deadline - time.monotonic(), 0.0), f"worker-{worker.idx + 1}")
+        self.wrks.clear()
+
     def _serve_loop(self, spawn_target: Any, target_loader: Any) -> None:
         """Until SIGTERM or SIGINT: replace the workers that die, and all of
         them, one by one, on SIGHUP."""
@@ -249,13 +260,7 @@ class ShopServer(MPServer):
                 return
             self._drain([old])
             old.terminate()
-            old.join(GRACE_SECONDS)
-            if old.is_alive():
-                log.warning(
-                    "worker-%d (old) took over %d s to stop: killed", idx + 1, GRACE_SECONDS
-                )
-                old.kill()
-                old.join()
+            stop_or_kill(old, GRACE_SECONDS, f"worker-{idx + 1} (old)")
         self._metrics.incr_spawn(len(self.wrks))
 
     def _give_up_the_new_worker(self, idx: int, old: Any) -> None:
@@ -267,6 +272,25 @@ class ShopServer(MPServer):
             self.interrupt_children.remove(idx)
         self.wrks[idx] = old
         log.error("SIGHUP: a new worker died loading the app; the old workers go on serving")
+
+
+def stop_or_kill(worker: Any, seconds: float, name: str) -> None:
+    """Wait so many seconds for a worker asked to stop to exit, then kill it;
+    either way, reaped once gone."""
+    if not exited(worker, seconds):
+        log.warning("%s took over %d s to stop: killed", name, GRACE_SECONDS)
+        worker.kill()
+    worker.join()
+
+
+def exited(worker: Any, seconds: float) -> bool:
+    """Whether the worker's process exits within seconds, told by its sentinel
+    (the pipe it holds open while it lives). Not is_alive(): a worker's watcher
+    thread (granian's) waits to reap it too, and between that thread's reaping
+    and its recording the exit code, is_alive() on another thread finds no
+    child, no code, and answers True; on a loaded machine long enough for
+    granian to kill a worker that had stopped as asked."""
+    return bool(multiprocessing.connection.wait([worker.inner.sentinel], seconds))
 
 
 def respawn_delay(short_lives: int) -> float:

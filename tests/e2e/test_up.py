@@ -106,6 +106,20 @@ def test_ctrl_c_stops_the_shop_at_once_and_quietly(shop_up: ShopUp) -> None:
         assert noise not in said, said
 
 
+@pytest.mark.parametrize("round_", range(3))  # a worker killed was seen one stop in a few
+def test_a_plain_stop_kills_no_worker(shop_up: ShopUp, round_: int) -> None:
+    started = time.monotonic()
+
+    os.killpg(shop_up.up.pid, signal.SIGINT)  # as `timeout -s INT` and a terminal do
+
+    shop_up.up.wait(timeout=10)
+    assert wait_for(lambda: not alive(shop_up.servers), 5), alive(shop_up.servers)
+    assert time.monotonic() - started < 3.0
+    said = shop_up.log.read_text()
+    for noise in ("refused to gracefully stop", "killed", "Killing"):
+        assert noise not in said, said
+
+
 @pytest.mark.parametrize("secret_key", [""])
 def test_startup_says_one_line_per_service_then_the_urls(shop_up: ShopUp) -> None:
     warning, *ready = shop_up.log.read_text().split("The shop is up")[0].strip().splitlines()
