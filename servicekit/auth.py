@@ -89,7 +89,11 @@ def users_client() -> UsersClient:
 
 
 def user_from_users(token: str) -> RemoteUser | None:
-    """The token's user, as the users service says (503 when it cannot say)."""
+    """The token's user, as the users service says (503 when it cannot say);
+    None, without asking, for a token that is not ASCII: users issues none,
+    and such a token could not be sent on in a header."""
+    if not token.isascii():
+        return None
     return users_client().user_for_token(token)
 
 

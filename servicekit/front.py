@@ -39,6 +39,12 @@ WSGIAnswer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 # not HTTP_*; and how repeated headers are joined (RFC 9110, 5.3; cookies, 6265).
 UNPREFIXED = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 JOINERS = {"HTTP_COOKIE": "; "}
+# What the app gets for a header value granian would not read (one that is not
+# ASCII, see _unreadable_names): U+FFFD, the replacement character, as its
+# UTF-8 bytes in latin-1 like any raw value. A header the contract holds to
+# printable ASCII (Idempotency-Key) is then a 400 naming it, and a token a 401,
+# rather than the header going missing.
+UNREADABLE_VALUE = "\ufffd".encode().decode("latin-1")
 # Past the app's body limit, this much more is read and dropped, so that the
 # client is not reset before it reads its 413.
 DRAIN_BYTES = 2 * 1024 * 1024
@@ -366,17 +372,35 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
-    for name, value in scope.headers.items():
-        if "_" in name:  # else X_Forwarded_For would pass for X-Forwarded-For
-            continue
-        key = UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_")
-        value = _as_latin1(value)
-        if key in environ:
-            value = environ[key] + JOINERS.get(key, ",") + value
-        environ[key] = value
+    headers = scope.headers
+    items = headers.items()
+    for name, value in items:
+        _add_header(environ, name, _as_latin1(value))
+    names = headers.keys()
+    # Mostly one value a name, each read: then items() has the names of keys().
+    if len(names) != len(items) or [name for name, _ in items] != names:
+        for name in _unreadable_names(headers, names):
+            _add_header(environ, name, UNREADABLE_VALUE)
     if environ.pop("HTTP_TRANSFER_ENCODING", None):  # read whole: its length is known
         environ["CONTENT_LENGTH"] = str(len(body))
     return environ
+
+
+def _add_header(environ: dict[str, Any], name: str, value: str) -> None:
+    if "_" in name:  # else X_Forwarded_For would pass for X-Forwarded-For
+        return
+    key = UNPREFIXED.get(name) or "HTTP_" + name.upper().replace("-", "_")
+    if key in environ:
+        value = environ[key] + JOINERS.get(key, ",") + value
+    environ[key] = value
+
+
+def _unreadable_names(headers: Any, names: list[str]) -> list[str]:
+    """The headers whose (first) value granian would not read: it leaves a value
+    that is not ASCII out of items() and get(), but its name in keys(), and has
+    no bytes to offer for it. (A repeated header whose first value is readable
+    but a later one is not cannot be told from one with the readable values only.)"""
+    return [name for name in names if headers.get(name) is None]
 
 
 def _as_latin1(text: str) -> str:
