@@ -1,22 +1,8 @@
-"""The production server every service runs in: granian, with our front.
+"""The production server every service runs in: granian's multi-process server
+(ShopServer, with our rules for a server's life) and, in each worker, our front
+(servicekit.front), so that slow or idle clients hold a socket, never a thread.
 
 `python -m servicekit.serving users --host 127.0.0.1 --port 5001 --workers 2`
-
-granian reads requests in Rust on an event loop; servicekit.front reads their
-bodies on that loop and only then runs the Flask app on a thread, so slow or
-idle clients hold a socket, never a Python thread. `ShopServer`, granian's
-multi-process server with our rules for a server's life:
-
-- the master listens itself, without SO_REUSEPORT, and hands the socket to the
-  workers: a second server for the port fails to bind and exits 1, and a
-  worker that stops leaves the connections queued behind it to the others;
-- a worker that dies is replaced however often, after a delay that grows
-  while replacements keep dying (never granian's crash-loop exit);
-- workers stop when the master dies, SIGKILL included (PR_SET_PDEATHSIG);
-- SIGHUP replaces the workers one by one, each new one loaded before an old
-  one is asked to stop;
-- SIGTERM and SIGINT stop the workers gracefully (requests in flight get
-  GRACE_SECONDS); the master also owns the folder of the workers' metrics.
 """
 
 from __future__ import annotations
@@ -143,8 +129,19 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 class ShopServer(MPServer):
-    """granian's multi-process server, listening on a socket of ours, with our
-    rules for workers that die, SIGHUP and stopping (the module's docstring)."""
+    """granian's multi-process server with our rules for a server's life:
+
+    - the master listens itself, without SO_REUSEPORT, and hands the socket to
+      the workers: a second server for the port fails to bind and exits 1, and
+      a worker that stops leaves the connections queued behind it to the others;
+    - a worker that dies is replaced however often, after a delay that grows
+      while replacements keep dying (never granian's crash-loop exit);
+    - workers stop when the master dies, SIGKILL included (PR_SET_PDEATHSIG);
+    - SIGHUP replaces the workers one by one, each new one loaded before an old
+      one is asked to stop;
+    - SIGTERM and SIGINT stop the workers gracefully (requests in flight get
+      GRACE_SECONDS); the master also owns the folder of the workers' metrics.
+    """
 
     def __init__(self, listener: socket.socket, **options: Any) -> None:
         super().__init__(**options)
