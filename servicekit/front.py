@@ -1,18 +1,8 @@
-"""The front of every worker: a request is read whole on granian's event loop,
-then handed to the Flask (WSGI) app on a thread of our own.
-
-Why not granian's own WSGI interface: it reads a request's body in the Python
-thread that serves it, so a body trickling in a byte a second holds a thread
-for as long as it trickles, and how soon granian starts another for the next
-request is its pool's business. With one or two workers, the slow-client test
-at times saw a lone request wait about 10 s behind such bodies. Here a body
-costs the event loop a few bytes until it is complete, and a thread is started
-whenever a request finds none idle.
-
-A body with a length is read in one call, in Rust, however many pieces it
-comes in; a worker holds at most `body_budget` bytes of bodies at once (a body
-waits its turn, unread, in the kernel's buffers), and a body not whole within
-`body_timeout` seconds of its headers is a 408 and its connection is closed.
+"""The front of every worker: a request is read whole on granian's event loop
+(RSGI), then handed to the Flask (WSGI) app on a thread of our own, started
+whenever none is idle; so a body trickling in holds no thread, as it would under
+granian's WSGI interface (bench/RESULTS.md, "The front"). A worker holds at most
+`body_budget` bytes of bodies at once; one not whole within `body_timeout` is a 408.
 """
 
 from __future__ import annotations
