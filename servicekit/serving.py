@@ -49,11 +49,6 @@ GRACE_SECONDS = 10
 THREADS = 128
 BACKPRESSURE = 1024
 BACKLOG = 1024
-# How long a thread may hold the GIL while another waits for it (Python's
-# default is 5 ms). Every request passes between the event loop's thread and a
-# request thread twice, and each hand-over could wait that long behind a busy
-# thread (the measurements: bench/RESULTS.md, "The front").
-SWITCH_INTERVAL_SECONDS = 0.001
 HEADER_READ_TIMEOUT_MS = 10_000
 # The most a request line and headers may take (the longest documented query,
 # 1000 SKUs of 64 characters, fits); the server itself answers a
@@ -361,7 +356,6 @@ def worker_app() -> Front:
         # Past this, chunked bodies being read are given up (servicekit.front.MemoryWatch).
         memory_limit=app.config["WORKER_MEMORY_MIB"] * MIB * 3 // 4,
     )
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     report_loaded()
     return front
 
