@@ -102,10 +102,11 @@ PYTHON_PLACES = (
     ("flask/", "Flask, Werkzeug, APIFlask"),
     ("werkzeug/", "Flask, Werkzeug, APIFlask"),
     ("apiflask/", "Flask, Werkzeug, APIFlask"),
-    # Where the front's own frame is the deepest: the request thread handing
-    # the answer back to the loop (uvloop's call_soon_threadsafe, a write that
-    # wakes the loop's thread), and the loop handing it to granian.
-    ("Front._answer", "the front: the answer handed back to the loop's thread"),
+    # Where the front's own frame is the deepest: the request thread's last
+    # line (the answer handed to the loop's thread; non-blocking sampling
+    # catches a thread there more often than it stays: bench/RESULTS.md),
+    # and the loop handing the answer to granian.
+    ("Front._answer", "the front: the request thread's last line (call_soon_threadsafe)"),
     ("Front.__rsgi__", "the front on the loop: the request read, the answer sent"),
     ("front.py", "the front: the environ, the request thread"),
     ("servicekit/", "servicekit's hooks around the app"),
