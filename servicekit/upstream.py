@@ -231,22 +231,17 @@ class ServiceClient:
             self._observe(self.service, endpoint, "refused", 0.0)
             raise ServiceUnavailable(self.service, "too many calls are already waiting on it")
         try:
+            # Built before the breaker is asked: whatever raises here takes no trial.
+            lines = self._header_lines(headers, span)
+            url = self.base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
             if not self.breaker.allow():  # (if it allows, _call records the outcome)
                 self._observe(self.service, endpoint, "refused", 0.0)
                 raise ServiceUnavailable(self.service, "taken for down after repeated failures")
-            return self._call(method, path, endpoint, headers, params, span)
+            return self._call(method, url, lines, endpoint, span)
         finally:
             waiting_calls.release()
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        endpoint: str,
-        headers: Mapping[str, str] | None,
-        params: Any,
-        span: CallSpan | None,
-    ) -> Answer:
+    def _header_lines(self, headers: Mapping[str, str] | None, span: CallSpan | None) -> list[str]:
         lines = ["Accept: application/json", "Expect:"]
         lines.extend(f"{name}: {value}" for name, value in (headers or {}).items())
         request_id = self._request_id()
@@ -254,7 +249,13 @@ class ServiceClient:
             lines.append(f"X-Request-ID: {request_id}")
         if span is not None:
             lines.extend(span.header_lines())
-        url = self.base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
+        return lines
+
+    def _call(
+        self, method: str, url: str, lines: list[str], endpoint: str, span: CallSpan | None
+    ) -> Answer:
+        """The call the breaker allowed: every way out of it goes through `record`,
+        else a trial that never ended would keep the breaker open for good."""
         failed = True
         try:
             answer = self._attempt(method, url, lines, endpoint)

@@ -1,7 +1,7 @@
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -298,6 +298,58 @@ def test_a_failed_trial_opens_the_breaker_again_at_once(upstream: FakeUpstream) 
     with pytest.raises(ServiceUnavailable, match="taken for down"):
         client.user_for_token("t0k")
     assert len(upstream.requests) == 4
+    client.close()
+
+
+class BrokenHeaders:
+    """A request id source and a call tracer whose header lines raise while `broken`."""
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    def request_id(self) -> str:
+        if self.broken:
+            raise RuntimeError("no request id")
+        return "r-1"
+
+    def header_lines(self) -> list[str]:
+        if self.broken:
+            raise RuntimeError("no trace headers")
+        return []
+
+    def retrying(self) -> None: ...
+
+    def answered(self, status: int) -> None: ...
+
+    @contextlib.contextmanager
+    def trace(self, *call: str) -> Iterator["BrokenHeaders"]:
+        yield self
+
+
+@pytest.mark.parametrize("source", ["request id", "trace span"])
+def test_headers_that_fail_during_a_trial_leave_the_breaker_a_later_trial(
+    upstream: FakeUpstream, source: str
+) -> None:
+    clock, broken = Clock(), BrokenHeaders()
+    breaker = CircuitBreaker(failures=3, max_pause=30, clock=clock)
+    hooks: dict[str, Any] = (
+        {"request_id": broken.request_id} if source == "request id" else {"trace": broken.trace}
+    )
+    client = users_client(upstream.url, breaker=breaker, **hooks)
+    upstream.status = 500
+    for _ in range(3):
+        with pytest.raises(ServiceUnavailable):
+            client.user_for_token("t0k")
+    clock.now = 1  # the pause is over: the next call is the trial
+
+    broken.broken = True
+    with pytest.raises(RuntimeError):
+        client.user_for_token("t0k")
+    broken.broken = False
+    upstream.status, upstream.body = 200, USER
+    assert client.user_for_token("t0k") is not None  # a trial went out, and closed it
+    assert client.user_for_token("t0k") is not None
+    assert len(upstream.requests) == 5
     client.close()
 
 
