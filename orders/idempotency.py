@@ -2,7 +2,10 @@
 a client that lost an answer may send the same request with the same key, and
 gets the first answer again, byte for byte, with nothing run twice.
 
-A key belongs to the caller, the method and the path. The first request with
+A key belongs to the caller, the method and the path (as sent, less a
+trailing slash: each SKU's line is a path of its own). Input refused (a bad key, a
+body an operation does not take, a field the fingerprint refuses) claims no
+key: the corrected request may use the same one. The first request with
 it claims it in the orders database: a unique constraint decides between
 requests racing with one key. Its final answer (status, type and body) is kept
 for IDEMPOTENCY_TTL_SECONDS; 401, 429 and 503 are not, so the client may
@@ -41,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from servicekit.auth import caller
 from servicekit.db import Query, read, utcnow, writing
 from servicekit.errors import Problem, ValidationFailed
+from servicekit.intake import refuse_a_body_it_does_not_take
 from servicekit.problem_json import render_problem
 
 from .metrics import orders_metrics
@@ -150,7 +154,9 @@ def idempotent(
     view runs once per key (its header read here, not through a schema: it is
     one string, and on the hot path of adds).
 
-    fingerprint(**the view's arguments) gives what identifies the request.
+    fingerprint(**the view's arguments) gives what identifies the request; it
+    runs before the key is claimed, so it may refuse the input too (raise a
+    Problem), and a refused request leaves the key free.
     """
 
     def decorator(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -161,11 +167,16 @@ def idempotent(
                 return view(*args, **kwargs)
             if not VALID_KEY.fullmatch(key):
                 raise ValidationFailed({HEADER: ["1 to 255 printable ASCII characters."]})
+            # Input refused is answered before the key is claimed, so that the
+            # corrected request may take the same key.
+            refuse_a_body_it_does_not_take()
             identity = orjson.dumps(fingerprint(**kwargs), option=orjson.OPT_SORT_KEYS)
-            # The route, not the raw path: /current and /current/ are one resource.
-            path = request.url_rule.rule if request.url_rule else request.path
             claim = Claim(
-                caller().id, request.method, path, key, hashlib.sha256(identity).hexdigest()
+                caller().id,
+                request.method,
+                resource_path(request.path),
+                key,
+                hashlib.sha256(identity).hexdigest(),
             )
             claim_id, kept = _claim(claim)
             if kept is not None:
@@ -176,6 +187,12 @@ def idempotent(
         return once
 
     return decorator
+
+
+def resource_path(path: str) -> str:
+    """The path a key belongs to: the path itself (each SKU's line its own),
+    with or without its trailing slash, which name one resource."""
+    return path.rstrip("/") or "/"
 
 
 def _claim(claim: Claim) -> tuple[int, Response | None]:

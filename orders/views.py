@@ -40,13 +40,31 @@ def beers_client() -> BeersClient:
     return client
 
 
+def not_in_catalogue(sku: str) -> NotFound:
+    return NotFound(f"No beer has SKU {sku}.", errors={"sku": ["Not in the catalogue."]})
+
+
+def spelt_as_a_sku(sku: str) -> str:
+    """A SKU from a path, or 404 without asking beers when no SKU can be spelt so."""
+    if not VALID_SKU.fullmatch(sku):
+        raise not_in_catalogue(sku)
+    return sku
+
+
 def catalogue_beer(sku: str) -> CatalogueBeer:
-    """The beer with this SKU as the catalogue has it now; 404 when it has none
-    (without asking beers when no SKU can be spelt so, as in a path)."""
-    beer = beers_client().beer(sku) if VALID_SKU.fullmatch(sku) else None
+    """The beer with this SKU as the catalogue has it now; 404 when it has none."""
+    beer = beers_client().beer(spelt_as_a_sku(sku))
     if beer is None:
-        raise NotFound(f"No beer has SKU {sku}.", errors={"sku": ["Not in the catalogue."]})
+        raise not_in_catalogue(sku)
     return beer
+
+
+def sku_to_remove(query: dict[str, str], body: dict[str, str]) -> str:
+    """The SKU a removal names, in its body or its query; 400 when neither has one."""
+    sku = body.get("sku") or query.get("sku")
+    if not sku:
+        raise ValidationFailed({"sku": ["Missing data for required field."]})
+    return sku
 
 
 @bp.get("/")
@@ -94,7 +112,7 @@ def add_beer(wanted: dict[str, Any]) -> domain.OrderView:
 @bp.put("/current/beers/<sku>")
 @bp.auth_required(users_auth)
 @bp.input(SetQuantityIn, location="json_or_form", arg_name="wanted")
-@idempotent(lambda sku, wanted: {"sku": sku, "quantity": wanted["quantity"]})
+@idempotent(lambda sku, wanted: {"sku": spelt_as_a_sku(sku), "quantity": wanted["quantity"]})
 @bp.output(OrderOut, description="The open order with the line set.", headers=docs.REPLAYED)
 @bp.doc(extensions=docs.SKU_IN_PATH, responses=docs.SET_QUANTITY)
 def set_quantity(sku: str, wanted: dict[str, Any]) -> domain.OrderView:
@@ -107,7 +125,7 @@ def set_quantity(sku: str, wanted: dict[str, Any]) -> domain.OrderView:
 @bp.auth_required(users_auth)
 @bp.input(RemoveBeerQuery, location="query", arg_name="query")
 @bp.input(RemoveBeerIn, location="json_or_form", arg_name="body")
-@idempotent(lambda query, body: {"sku": body.get("sku") or query.get("sku")})
+@idempotent(lambda query, body: {"sku": sku_to_remove(query, body)})
 @bp.output(
     {},
     status_code=204,
@@ -117,10 +135,7 @@ def set_quantity(sku: str, wanted: dict[str, Any]) -> domain.OrderView:
 @bp.doc(extensions=IDEMPOTENT, responses=docs.REMOVE_BEER)
 def remove_beer(query: dict[str, str], body: dict[str, str]) -> Response:
     """Remove a beer from the caller's open order; the SKU in the body or the query."""
-    sku = body.get("sku") or query.get("sku")
-    if not sku:
-        raise ValidationFailed({"sku": ["Missing data for required field."]})
-    domain.remove_beer(caller().id, sku)
+    domain.remove_beer(caller().id, sku_to_remove(query, body))
     return no_content()
 
 

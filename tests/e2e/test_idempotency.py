@@ -83,3 +83,58 @@ def test_a_token_that_is_not_ascii_is_a_401_and_adds_nothing(
     assert answer.status_code == 401, answer.text
     assert answer.json()["detail"] == "The token is unknown, expired or revoked."
     assert api.current_order_body(customer.token)["beers"] == []
+
+
+def test_a_checkout_refused_for_a_stray_body_leaves_its_key_to_the_corrected_one(
+    api: ShopApi, admin_token: str
+) -> None:
+    sku = api.new_beer(admin_token)
+    customer = api.new_customer()
+    headers = {**customer.auth, "Idempotency-Key": unique("key")}
+    added = requests.put(
+        f"{api.orders_url}/api/orders/current",
+        json={"sku": sku},
+        headers=customer.auth,
+        timeout=TIMEOUT,
+    )
+    assert added.status_code == 200, added.text
+    checkout = f"{api.orders_url}/api/orders/checkout"
+
+    refused = requests.post(checkout, json={"x": 1}, headers=headers, timeout=TIMEOUT)
+    corrected = requests.post(checkout, headers=headers, timeout=TIMEOUT)
+
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["errors"] == {"x": ["Unknown field."]}
+    assert corrected.status_code == 200, corrected.text
+    assert "Idempotent-Replayed" not in corrected.headers
+    assert corrected.json()["is_open"] is False
+
+
+def test_one_key_on_two_beers_lines_sets_both(api: ShopApi, admin_token: str) -> None:
+    skus = [api.new_beer(admin_token), api.new_beer(admin_token)]
+    customer = api.new_customer()
+    headers = {**customer.auth, "Idempotency-Key": unique("key")}
+
+    answers = [
+        requests.put(
+            f"{api.orders_url}/api/orders/current/beers/{sku}",
+            json={"quantity": 3},
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+        for sku in skus
+    ]
+    replay = requests.put(
+        f"{api.orders_url}/api/orders/current/beers/{skus[1]}/",
+        json={"quantity": 3},
+        headers=headers,
+        timeout=TIMEOUT,
+    )
+
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert "Idempotent-Replayed" not in answer.headers
+    lines = api.current_order_body(customer.token)["beers"]
+    assert {line["sku"]: line["quantity"] for line in lines} == dict.fromkeys(skus, 3)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.content == answers[1].content

@@ -86,6 +86,78 @@ def test_a_key_belongs_to_its_user_and_its_method_and_path(client: FlaskClient) 
     assert quantity_in_order(client, BOB) == {"123456": 1}
 
 
+def test_the_same_key_on_another_beer_s_line_is_another_request(client: FlaskClient) -> None:
+    first = client.put("/api/orders/current/beers/123456", json={"quantity": 2}, headers=key())
+    other = client.put("/api/orders/current/beers/123457", json={"quantity": 2}, headers=key())
+
+    assert first.status_code == other.status_code == 200
+    assert "Idempotent-Replayed" not in other.headers
+    assert quantity_in_order(client) == {"123456": 2, "123457": 2}
+
+
+def test_a_path_with_or_without_its_trailing_slash_is_one_path(client: FlaskClient) -> None:
+    first = client.put("/api/orders/current/beers/123456", json={"quantity": 2}, headers=key())
+    again = client.put("/api/orders/current/beers/123456/", json={"quantity": 2}, headers=key())
+
+    assert again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == first.get_data()
+
+
+def test_a_stray_body_refused_by_checkout_claims_no_key(
+    app: APIFlask, client: FlaskClient, add: AddToOrder
+) -> None:
+    add("123456")
+    refused = client.post("/api/orders/checkout", json={"x": 1}, headers=key("pay"))
+    kept_after_the_refusal = keys_kept(app)
+    corrected = client.post("/api/orders/checkout", headers=key("pay"))
+
+    assert refused.status_code == 400 and refused.json["errors"] == {"x": ["Unknown field."]}
+    assert kept_after_the_refusal == 0
+    assert corrected.status_code == 200 and "Idempotent-Replayed" not in corrected.headers
+    assert corrected.json["is_open"] is False
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "refused", "corrected", "status"),
+    [
+        ("put", "/api/orders/current", {"sku": "123456", "qty": 2}, {"sku": "123456"}, 200),
+        ("put", "/api/orders/current", {"sku": "123456", "quantity": 0}, {"sku": "123456"}, 200),
+        ("put", "/api/orders/current/beers/123456", {"quantity": "x"}, {"quantity": 1}, 200),
+        ("delete", "/api/orders/current", {}, {"sku": "123456"}, 204),
+    ],
+)
+def test_input_refused_claims_no_key_and_the_corrected_request_runs(
+    app: APIFlask,
+    client: FlaskClient,
+    method: str,
+    path: str,
+    refused: dict[str, Any],
+    corrected: dict[str, Any],
+    status: int,
+) -> None:
+    send = getattr(client, method)
+    first = send(path, json=refused, headers=key())
+    kept_after_the_refusal = keys_kept(app)
+    second = send(path, json=corrected, headers=key())
+
+    assert first.status_code == 400
+    assert kept_after_the_refusal == 0
+    assert second.status_code == status and "Idempotent-Replayed" not in second.headers
+
+
+def test_a_path_no_sku_is_spelt_as_is_404_and_claims_no_key(
+    app: APIFlask, client: FlaskClient
+) -> None:
+    response = client.put(
+        f"/api/orders/current/beers/{'x' * 300}", json={"quantity": 1}, headers=key()
+    )
+
+    assert response.status_code == 404
+    assert response.json["errors"] == {"sku": ["Not in the catalogue."]}
+    assert keys_kept(app) == 0
+
+
 # Alice's claim of a checkout, as a request with no body makes it.
 CHECKOUT_CLAIM = {
     "user_id": 2,
