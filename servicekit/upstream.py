@@ -28,11 +28,12 @@ RETRIED_ERRORS = frozenset(
 )
 RETRY_PAUSE = (0.02, 0.1)  # seconds, at random: concurrent retries do not come back as one
 FIRST_PAUSE = 1.0  # seconds a breaker stays open first: about a neighbour's restart
-# Calls waiting on other services at once, in one worker process: the rest of
-# its threads (servicekit.serving.THREADS) stay free for /health and for the
-# requests that need no neighbour, however slow a neighbour gets.
-MAX_WAITING_CALLS = 64
-waiting_calls = threading.BoundedSemaphore(MAX_WAITING_CALLS)
+# Calls waiting on one neighbour at once, in one worker process (each client
+# its own cap, so a slow neighbour is refused by its own name and never takes
+# another's turns). Orders, with two neighbours, has at most twice this many
+# of its threads (servicekit.serving.THREADS) waiting: the rest stay free for
+# the requests that need no neighbour, however slow the neighbours get.
+MAX_WAITING_CALLS = 48
 # Connections are replaced after this many seconds: behind a load balancer (a
 # Kubernetes Service), only new connections reach the pods it adds.
 CONNECTION_LIFETIME = 30
@@ -156,8 +157,10 @@ class ServiceClient:
         trace: CallTracer | None = None,
         connection_lifetime: int = CONNECTION_LIFETIME,
         breaker: CircuitBreaker | None = None,
+        max_waiting_calls: int = MAX_WAITING_CALLS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._waiting_calls = threading.BoundedSemaphore(max_waiting_calls)
         self.breaker = breaker or CircuitBreaker()
         self.timeouts = timeouts or Timeouts()
         self.connection_lifetime = connection_lifetime
@@ -227,7 +230,7 @@ class ServiceClient:
         span: CallSpan | None,
     ) -> Answer:
         """The call, unless too many wait already or the breaker is open (then refused)."""
-        if not waiting_calls.acquire(blocking=False):
+        if not self._waiting_calls.acquire(blocking=False):
             self._observe(self.service, endpoint, "refused", 0.0)
             raise ServiceUnavailable(self.service, "too many calls are already waiting on it")
         try:
@@ -239,7 +242,7 @@ class ServiceClient:
                 raise ServiceUnavailable(self.service, "taken for down after repeated failures")
             return self._call(method, url, lines, endpoint, span)
         finally:
-            waiting_calls.release()
+            self._waiting_calls.release()
 
     def _header_lines(self, headers: Mapping[str, str] | None, span: CallSpan | None) -> list[str]:
         lines = ["Accept: application/json", "Expect:"]

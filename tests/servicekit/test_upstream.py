@@ -8,7 +8,14 @@ import pytest
 
 from orders.beers_client import HttpBeersClient
 from servicekit.errors import ServiceUnavailable
-from servicekit.upstream import CircuitBreaker, HttpUsersClient, RemoteUser, Timeouts
+from servicekit.serving import THREADS
+from servicekit.upstream import (
+    MAX_WAITING_CALLS,
+    CircuitBreaker,
+    HttpUsersClient,
+    RemoteUser,
+    Timeouts,
+)
 from tests.servicekit.conftest import FakeUpstream
 
 USER = {"id": 7, "username": "ivan", "is_admin": False, "email": "i@example.com"}
@@ -456,14 +463,9 @@ def test_the_breaker_does_not_make_concurrent_calls_wait_on_each_other(
     client.close()
 
 
-def test_calls_beyond_the_waiting_budget_are_refused_at_once(
-    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import servicekit.upstream
-
-    monkeypatch.setattr(servicekit.upstream, "waiting_calls", threading.BoundedSemaphore(1))
+def test_calls_beyond_the_waiting_budget_are_refused_at_once(upstream: FakeUpstream) -> None:
     upstream.body, upstream.delay = USER, 0.5
-    client = users_client(upstream.url)
+    client = users_client(upstream.url, max_waiting_calls=1)
     waiting = threading.Thread(target=client.user_for_token, args=("t0k",))
     waiting.start()
     time.sleep(0.1)
@@ -475,3 +477,25 @@ def test_calls_beyond_the_waiting_budget_are_refused_at_once(
     waiting.join()
     assert client.user_for_token("t0k") is not None  # the budget came back
     client.close()
+
+
+def test_one_neighbour_s_waiting_calls_leave_another_s_calls_alone(upstream: FakeUpstream) -> None:
+    upstream.body, upstream.delay = USER, 0.5
+    users = users_client(upstream.url, max_waiting_calls=1)
+    beers = HttpBeersClient(upstream.url, max_waiting_calls=1)
+    waiting = threading.Thread(target=users.user_for_token, args=("t0k",))
+    waiting.start()
+    time.sleep(0.1)
+
+    with pytest.raises(ServiceUnavailable, match="already waiting") as refused:
+        users.user_for_token("t0k")
+    assert refused.value.service == "users"  # the slow one is named, and only it
+    assert beers.call("GET", "/api/beers/123456", endpoint="beer").status == 200
+    waiting.join()
+    users.close()
+    beers.close()
+
+
+def test_waiting_calls_never_take_every_request_thread() -> None:
+    neighbours = 2  # orders: users and beers
+    assert neighbours * MAX_WAITING_CALLS < THREADS
