@@ -53,6 +53,12 @@ UNREADABLE_BODY: WSGIAnswer = (
 )
 
 
+# Liveness (servicekit.health) runs on a few threads of its own: requests
+# waiting on the database or on a neighbour may hold every request thread, and
+# a probe queued behind them would have the worker restarted for being busy.
+LIVENESS_PATH = "/health"
+LIVENESS_THREADS = 4
+
 # How often the worker's memory is read while a chunked body is collected.
 MEMORY_CHECK_SECONDS = 0.02
 BODY_TOO_LARGE: WSGIAnswer = (
@@ -222,6 +228,7 @@ class Front:
     ) -> None:
         self.app = app
         self.threads = RequestThreads(max_threads)
+        self.liveness_threads = RequestThreads(LIVENESS_THREADS)
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.budget = BodyBudget(body_budget)
@@ -290,7 +297,8 @@ class Front:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[WSGIAnswer] = loop.create_future()
         environ = wsgi_environ(scope, body)
-        self.threads.submit(lambda: self._answer(environ, loop, answer))
+        threads = self.liveness_threads if scope.path == LIVENESS_PATH else self.threads
+        threads.submit(lambda: self._answer(environ, loop, answer))
         return await answer
 
     async def _read_body(self, scope: Scope, protocol: HTTPProtocol) -> bytes:

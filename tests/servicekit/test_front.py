@@ -283,3 +283,33 @@ def test_a_body_that_gives_up_waiting_leaves_the_budget_as_it_was() -> None:
         assert await budget.take(100) == 100  # nobody left in the queue ahead
 
     asyncio.run(scenario())
+
+
+def test_health_is_answered_at_once_while_every_request_thread_is_busy() -> None:
+    release = threading.Event()
+    busy = threading.Semaphore(0)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] != "/health":
+            busy.release()
+            release.wait(10)  # as a request held on the database's write lock
+        start_response("200 OK", [])
+        return [environ["PATH_INFO"].encode()]
+
+    async def scenario() -> bytes | None:
+        front = Front(app, max_threads=2, max_body_bytes=4096)
+        held = [Body() for _ in range(3)]  # two on the threads, one queued
+        waiting = [asyncio.create_task(front.__rsgi__(scope(), body)) for body in held]  # type: ignore[arg-type]
+        await asyncio.to_thread(lambda: all(busy.acquire(timeout=5) for _ in range(2)))
+        probe = Body()
+        liveness = scope(path="/health")
+        try:
+            await asyncio.wait_for(front.__rsgi__(liveness, probe), 2)  # type: ignore[arg-type]
+            assert all(body.answer is None for body in held)  # still held meanwhile
+        finally:
+            release.set()
+            await asyncio.gather(*waiting)
+        assert all(body.answer is not None for body in held)
+        return probe.answer[2] if probe.answer else None
+
+    assert asyncio.run(scenario()) == b"/health"
