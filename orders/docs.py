@@ -117,7 +117,10 @@ REMOVE_BEER = {
 CHECKOUT = {
     **USER_RESPONSES,
     400: problem_doc(
-        "An Idempotency-Key that is not 1 to 255 printable ASCII characters.", BAD_KEY
+        "A body: checkout takes none (each of its fields named in `errors`, "
+        '"Unknown field."); or an Idempotency-Key that is not 1 to 255 printable '
+        "ASCII characters. Neither claims the key.",
+        BAD_KEY,
     ),
     409: problem_doc(
         "The open order is empty (or another request just checked it out); or some "
@@ -125,7 +128,8 @@ CHECKOUT = {
         "stays open as it was; or some prices are no longer the ones the order "
         "showed: `errors` names those SKUs, `changed` lists what the order showed "
         "(`unit_price`) and what the catalogue asks now (`price`), and the open "
-        "order now shows the catalogue's prices (check out again, with a new "
+        "order now shows the catalogue's prices and, its lines changed, a new "
+        "`time_modified`; nothing else of it changes (check out again, with a new "
         "Idempotency-Key, to pay them); or the first request with this "
         "Idempotency-Key is still running.",
         Conflict("Your open order is empty: add beers before checking out."),

@@ -24,7 +24,9 @@ from apiflask import APIBlueprint, APIFlask
 from flask import Response, current_app, send_from_directory
 from markupsafe import escape
 
+from .config import BaseConfig
 from .errors import DatabaseUnavailable, Problem, ServiceUnavailable, ValidationFailed
+from .front import body_timeout_answer
 from .intake import FORM_TYPES, JsonSentAsForm, UnknownFields, UnreadableBody
 from .problem_json import PROBLEM_JSON, body_of, http_error_detail, problem_body
 
@@ -183,7 +185,7 @@ def configure_api_docs(app: APIFlask, service: str, description: str) -> None:
     app.config["AUTO_404_RESPONSE"] = False
     app.config["VALIDATION_ERROR_SCHEMA"] = PROBLEM_SCHEMA
     app.config["HTTP_ERROR_SCHEMA"] = PROBLEM_SCHEMA
-    app.spec_processor(spec_processor(service))
+    app.spec_processor(spec_processor(service, app.config))
 
 
 def serve_docs_page(bp: APIBlueprint) -> None:
@@ -207,23 +209,25 @@ def serve_docs_page(bp: APIBlueprint) -> None:
         return send_from_directory(swagger_ui_dist, filename, max_age=86400)
 
 
-def spec_processor(service: str) -> Callable[[Spec | str], Spec | str]:
+def spec_processor(service: str, config: Mapping[str, Any]) -> Callable[[Spec | str], Spec | str]:
     """Say in the OpenAPI document what the code does, where APIFlask cannot know:
     bodies are JSON or forms, errors are problem+json with examples of their own
-    status, the service's own database may be down, public operations need no token.
+    status, the service's own database may be down, public operations need no token,
+    a body not whole in time is the front's 408 (`config`'s BODY_TIMEOUT_SECONDS).
     """
     database_down = body_of(DatabaseUnavailable(service))
 
     def process(spec: Spec | str) -> Spec | str:
         if isinstance(spec, str):  # only with SPEC_FORMAT yaml, which no service uses
             return spec
+        body_timeout = config.get("BODY_TIMEOUT_SECONDS", BaseConfig.BODY_TIMEOUT_SECONDS)
         # A tree that shares nothing: the responses views share (servicekit.auth's)
         # are shared objects in APIFlask's document, but each operation's own here.
         document: Spec = json.loads(json.dumps(spec))
         paths = document.get("paths", {})
         document["paths"] = {_without_trailing_slash(path): item for path, item in paths.items()}
         for operation in _operations(document):
-            _document_operation(operation, database_down)
+            _document_operation(operation, database_down, body_timeout)
             _summary_of_one_sentence(operation)
         return document
 
@@ -291,7 +295,27 @@ def _without_trailing_slash(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
-def _document_operation(operation: dict[str, Any], database_down: dict[str, Any]) -> None:
+def body_timeout_doc(seconds: float) -> ResponseDoc:
+    """408, as the server's front answers it (servicekit.front) to a body not
+    whole within BODY_TIMEOUT_SECONDS, before the app sees the request."""
+    _, headers, body = body_timeout_answer(seconds)
+    return {
+        "description": f"The request body did not arrive whole within {seconds:g} seconds "
+        "(BODY_TIMEOUT_SECONDS); nothing was written, and the connection closes.",
+        "headers": {
+            "Connection": {
+                "description": "`close`: the connection closes after this answer.",
+                "schema": {"type": "string"},
+                "example": dict(headers)["Connection"],
+            }
+        },
+        "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA, "example": json.loads(body)}},
+    }
+
+
+def _document_operation(
+    operation: dict[str, Any], database_down: dict[str, Any], body_timeout: float
+) -> None:
     if operation.pop("x-idempotency-key", False):
         operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
     examples = operation.pop(PATH_EXAMPLES, {})
@@ -311,6 +335,7 @@ def _document_operation(operation: dict[str, Any], database_down: dict[str, Any]
     if takes_body:  # before anything else is looked at
         _add_example(responses["400"], body_of(BODY_UNREADABLE))
         _add_example(responses["400"], body_of(JsonSentAsForm()))
+        responses.setdefault("408", body_timeout_doc(body_timeout))
     if "401" in responses:
         response_headers = responses["401"].setdefault("headers", {})
         response_headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE_DOC)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from flask.testing import FlaskClient
 
 from orders import domain
 from orders.beers_client import CatalogueBeer
+from servicekit.db import utcnow
 from tests.fakes import ALICE as ALICE_USER
 from tests.fakes import FakeBeersClient
 from tests.orders.conftest import AddToOrder
@@ -61,6 +64,24 @@ def test_after_the_409_the_open_order_shows_the_current_prices_and_nothing_else_
         before["beers"][1],
     ]
     assert after["total"] == "7.00"
+
+
+def test_the_repriced_order_s_time_modified_is_the_time_of_the_change(
+    client: FlaskClient,
+    add: AddToOrder,
+    beers: FakeBeersClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = add("123456", 4)
+    reprice(beers, "123456", "1.25")
+    an_hour_later = utcnow() + timedelta(hours=1)
+    monkeypatch.setattr(domain, "utcnow", lambda: an_hour_later)
+
+    client.post("/api/orders/checkout", headers=ALICE)
+
+    after = client.get("/api/orders/current", headers=ALICE).json
+    assert after["time_created"] == before["time_created"]
+    assert datetime.fromisoformat(after["time_modified"]) == an_hour_later.replace(microsecond=0)
 
 
 def test_a_second_checkout_pays_the_prices_now_shown(

@@ -26,7 +26,9 @@ from servicekit import apidocs
 from servicekit.apidocs import SPEC_PATH, problem_doc
 from servicekit.auth import ADMIN as ADMIN_ROLE
 from servicekit.auth import ADMIN_RESPONSES, USER_RESPONSES, users_auth
+from servicekit.config import BaseConfig
 from servicekit.errors import NotFound
+from servicekit.front import body_timeout_answer
 from servicekit.schemas import SKU_PATTERN, Sku
 from tests.databases import fresh_app
 from tests.fakes import FakeBeersClient, FakeUsersClient
@@ -328,6 +330,11 @@ def test_the_beers_examples_are_what_beers_answers(
             "/api/orders/checkout",
             {"headers": {**ALICE, "Idempotency-Key": "ключ"}},
         ),
+        (
+            "post",
+            "/api/orders/checkout",
+            {"json": {"qty": 1}, "headers": {**ALICE, "Idempotency-Key": "k-1"}},
+        ),
         ("get", "/api/orders/{order_id}", {"headers": ALICE}),
         ("get", "/api/orders/{order_id}", {"headers": ADMIN}),
         ("put", "/api/orders/current/beers/{sku}", {"json": {"quantity": 1}, "headers": ALICE}),
@@ -342,6 +349,22 @@ def test_the_orders_examples_are_what_orders_answers(
     request_kwargs: dict[str, Any],
 ) -> None:
     assert_answer_documented(documents, "orders", orders_client, method, path, request_kwargs)
+
+
+def test_the_408_is_what_the_front_answers_to_a_body_not_whole_in_time(
+    documents: Documents,
+) -> None:
+    _, headers, body = body_timeout_answer(BaseConfig.BODY_TIMEOUT_SECONDS)
+    takes_body = 0
+    for where, operation in every_operation(documents):
+        if "requestBody" not in operation:
+            assert "408" not in operation["responses"], where
+            continue
+        takes_body += 1
+        response = operation["responses"]["408"]
+        assert problem_examples(response) == [json.loads(body)], where
+        assert response["headers"]["Connection"]["example"] == dict(headers)["Connection"]
+    assert takes_body >= 5  # registration, login, a beer, an add, a set at least
 
 
 @pytest.mark.parametrize(
