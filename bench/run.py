@@ -4,7 +4,9 @@ The services run with production settings on temporary SQLite databases, and
 a bare Flask app runs under each candidate server, all pinned to the first
 core; wrk runs on the second. The ceiling is the fastest bare Flask server at
 that number of connections in the same run, and every scenario is reported as
-its share of it, with the CPU time the services spent per request.
+its share of it, with the CPU time the services spent per request. For the
+scenarios that cross services, each neighbour's CPU per call is put next to
+its CPU per request when wrk asks it directly at the same rate.
 """
 
 from __future__ import annotations
