@@ -138,6 +138,38 @@ def tune_sqlite(engine: Engine) -> None:
 
 
 FileIdentity = tuple[int, int]  # a file's device and inode
+# Set by a server for its workers: the SQLite file as the server found it at
+# start ("<device>:<inode>:<path>"), so that a worker loading later (slow to
+# start, or replacing a dead one) knows a file made or put there since.
+SERVED_FILE_VARIABLE = "SERVICEKIT_SQLITE_FILE"
+
+
+def file_identity(path: str) -> FileIdentity | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def announce_the_served_file(url: str) -> None:
+    """For the workers a server is about to start: the SQLite file at `url`
+    (if it is one, and is there) is the one they serve."""
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:":
+        return
+    path = os.path.abspath(database)
+    identity = file_identity(path)
+    if identity is not None:
+        os.environ[SERVED_FILE_VARIABLE] = f"{identity[0]}:{identity[1]}:{path}"
+
+
+def _announced_identity(path: str) -> FileIdentity | None:
+    device, _, rest = os.environ.get(SERVED_FILE_VARIABLE, "").partition(":")
+    inode, _, announced_path = rest.partition(":")
+    if announced_path != os.path.abspath(path):
+        return None
+    return int(device), int(inode)
 
 
 def stay_with_the_file_opened(engine: Engine, path: str) -> None:
@@ -148,18 +180,14 @@ def stay_with_the_file_opened(engine: Engine, path: str) -> None:
     connection is dropped; a new one is refused as the database being
     unavailable (503, and /ready 503) until the service is restarted.
 
-    The file is the one there now, when the service starts (every worker
-    knows it before its first connection), else the one its first connection
+    The file is the one its server found when it started (SERVED_FILE_VARIABLE),
+    else the one there when the app is made, else the one its first connection
     makes (a test's fresh database)."""
 
     def identity() -> FileIdentity | None:
-        try:
-            found = os.stat(path)
-        except OSError:
-            return None
-        return found.st_dev, found.st_ino
+        return file_identity(path)
 
-    there = identity()
+    there = _announced_identity(path) or identity()
     opened: list[FileIdentity] = [there] if there else []
 
     @event.listens_for(engine, "do_connect")

@@ -31,7 +31,15 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import MPServer  # a process per worker
 
-from .config import BadSetting, BaseConfig, environment_values, log_settings, share_a_secret_key
+from .config import (
+    BadSetting,
+    BaseConfig,
+    environment_values,
+    log_settings,
+    service_database_url,
+    share_a_secret_key,
+)
+from .db import announce_the_served_file
 from .front import DRAIN_SIGNAL, Front
 from .logs import configure_logging
 
@@ -307,6 +315,7 @@ def build_server(settings: ServerSettings, listener: socket.socket) -> ShopServe
     os.environ[APP_VARIABLE] = settings.app
     os.environ[THREADS_VARIABLE] = str(settings.threads)
     os.environ[MASTER_VARIABLE] = str(os.getpid())
+    announce_the_served_file(service_database_url(settings.app))
     server = ShopServer(
         listener,
         target="servicekit.serving:worker_app",

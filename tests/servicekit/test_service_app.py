@@ -20,6 +20,7 @@ import beers.domain
 from beers import create_app
 from beers.models import db
 from servicekit import logs
+from servicekit.db import SERVED_FILE_VARIABLE, announce_the_served_file
 from tests.databases import POSTGRES_URL, fresh_app
 from tests.fakes import FakeUsersClient
 from tests.metrics import samples
@@ -148,6 +149,23 @@ def test_a_database_file_deleted_or_replaced_while_serving_is_not_ready_and_take
     else:
         with closing(sqlite3.connect(path)) as replaced:
             assert replaced.execute("SELECT count(*) FROM beers").fetchone() == (0,)
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="a SQLite file")
+def test_a_worker_made_after_its_server_s_file_was_deleted_is_not_ready_and_makes_none(
+    app: APIFlask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    path = Path(make_url(url).database or "")
+    monkeypatch.setenv(SERVED_FILE_VARIABLE, "")  # and unset after the test
+    announce_the_served_file(url)  # as the server does before it starts its workers
+    path.unlink()
+
+    late = create_app({"DATABASE_URL": url, "SECRET_KEY": "t"}, users_client=FakeUsersClient())
+    with late.app_context():
+        assert_problem(late.test_client().get("/ready"), 503)
+        db.engine.dispose()
+    assert not path.exists()  # no empty database made in its place
 
 
 def test_metrics_count_requests_by_endpoint_and_status(client: FlaskClient) -> None:
