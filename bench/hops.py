@@ -240,18 +240,18 @@ def profile_python(
     for spy_process in spies.values():
         spy_process.wait(timeout=120)
     print(
-        f"Python stacks (py-spy, {PYTHON_SAMPLES_PER_SECOND} Hz, the thread holding the GIL), "
-        f"{count} requests; µs per request, where the samples spread the run's requests evenly\n"
+        f"Python stacks (py-spy, {PYTHON_SAMPLES_PER_SECOND} Hz a process, the thread holding "
+        f"the GIL), {count} requests: shares of each service's samples (non-blocking "
+        "sampling counts no time, only where the samples fall)\n"
     )
     for name in SERVICES:
         places = python_samples_by_place(folder / f"{name}.stacks")
         total = sum(places.values())
         if not total:
             continue
-        print(f"| {name}: its Python time | µs per {scenario.name} | share |\n|---|---:|---:|")
+        print(f"| {name}: its Python time | share |\n|---|---:|")
         for place, samples in places.most_common():
-            micros = samples / PYTHON_SAMPLES_PER_SECOND / count * 1e6
-            print(f"| {place} | {micros:.0f} | {samples / total:.0%} |")
+            print(f"| {place} | {samples / total:.0%} |")
         print()
 
 
