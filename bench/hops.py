@@ -32,7 +32,7 @@ SAMPLES_PER_SECOND = 4999
 PLACES = (
     ("libpython", "Python interpreter"),
     ("_granian", "granian (Rust: HTTP, tokio)"),
-    ("uvloop", "uvloop (event loop)"),
+    ("loop.cpython", "uvloop (event loop)"),  # uvloop/loop.cpython-*.so
     ("libcurl", "libcurl"),
     ("sqlite", "SQLite"),
     ("orjson", "orjson"),
