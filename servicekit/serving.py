@@ -54,7 +54,7 @@ GRACE_SECONDS = 10
 # waits on another service or the database, so there are many. Idle
 # connections hold none, but granian counts open connections against
 # BACKPRESSURE, so that is high.
-THREADS = 128
+THREADS = 160
 BACKPRESSURE = 1024
 BACKLOG = 1024
 HEADER_READ_TIMEOUT_MS = 10_000

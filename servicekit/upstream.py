@@ -33,7 +33,7 @@ FIRST_PAUSE = 1.0  # seconds a breaker stays open first: about a neighbour's res
 # another's turns). Orders, with two neighbours, has at most twice this many
 # of its threads (servicekit.serving.THREADS) waiting: the rest stay free for
 # the requests that need no neighbour, however slow the neighbours get.
-MAX_WAITING_CALLS = 48
+MAX_WAITING_CALLS = 64
 # Connections are replaced after this many seconds: behind a load balancer (a
 # Kubernetes Service), only new connections reach the pods it adds.
 CONNECTION_LIFETIME = 30
