@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ def problem_doc(
 ) -> ResponseDoc:
     """An error response for `@bp.doc(responses=...)`: a problem, with extra members
     (name -> JSON schema) beside the usual ones, shown by the examples given."""
-    schema = {**PROBLEM_SCHEMA, "properties": {**PROBLEM_SCHEMA["properties"], **members}}
+    schema = _with_properties(PROBLEM_SCHEMA, **members)
     media_type = {"schema": schema, **examples_of([body_of(example), *map(body_of, more_examples)])}
     return {"description": description, "content": {PROBLEM_JSON: media_type}}
 
@@ -180,6 +180,9 @@ def configure_api_docs(app: APIFlask, service: str, description: str) -> None:
     app.config["SERVERS"] = SERVERS
     app.config["LICENSE"] = LICENSE
     app.config["AUTO_OPERATION_ID"] = True
+    # Invalid input is a 400, as is every other request the service cannot read.
+    app.config["VALIDATION_ERROR_STATUS_CODE"] = 400
+    app.config["VALIDATION_ERROR_DESCRIPTION"] = "Invalid input"
     # Views document their own 401 and 404, with their examples (servicekit.auth).
     app.config["AUTO_AUTH_ERROR_RESPONSE"] = False
     app.config["AUTO_404_RESPONSE"] = False
@@ -209,7 +212,7 @@ def serve_docs_page(bp: APIBlueprint) -> None:
         return send_from_directory(swagger_ui_dist, filename, max_age=86400)
 
 
-def spec_processor(service: str, config: Mapping[str, Any]) -> Callable[[Spec | str], Spec | str]:
+def spec_processor(service: str, config: Mapping[str, Any]) -> Callable[[Spec], Spec]:
     """Say in the OpenAPI document what the code does, where APIFlask cannot know:
     bodies are JSON or forms, errors are problem+json with examples of their own
     status, the service's own database may be down, public operations need no token,
@@ -217,28 +220,23 @@ def spec_processor(service: str, config: Mapping[str, Any]) -> Callable[[Spec | 
     """
     database_down = body_of(DatabaseUnavailable(service))
 
-    def process(spec: Spec | str) -> Spec | str:
-        if isinstance(spec, str):  # only with SPEC_FORMAT yaml, which no service uses
-            return spec
+    def process(spec: Spec) -> Spec:
         body_timeout = config.get("BODY_TIMEOUT_SECONDS", BaseConfig.BODY_TIMEOUT_SECONDS)
         # A tree that shares nothing: the responses views share (servicekit.auth's)
         # are shared objects in APIFlask's document, but each operation's own here.
         document: Spec = json.loads(json.dumps(spec))
+        # `/api/beers/` as `/api/beers`: the same resource (servicekit.app),
+        # written as OpenAPI linters want it.
         paths = document.get("paths", {})
-        document["paths"] = {_without_trailing_slash(path): item for path, item in paths.items()}
-        for operation in _operations(document):
-            _document_operation(operation, database_down, body_timeout)
-            _summary_of_one_sentence(operation)
+        document["paths"] = {path.rstrip("/") or "/": item for path, item in paths.items()}
+        for path_item in document["paths"].values():
+            for operation in path_item.values():
+                if isinstance(operation, dict):  # not the path's own `parameters`
+                    _document_operation(operation, database_down, body_timeout)
+                    _summary_of_one_sentence(operation)
         return document
 
     return process
-
-
-def _operations(spec: Spec) -> Iterator[dict[str, Any]]:
-    for path_item in spec.get("paths", {}).values():
-        for operation in path_item.values():
-            if isinstance(operation, dict):
-                yield operation
 
 
 SUMMARY_LENGTH = 80  # what Swagger UI shows of a summary on one line
@@ -287,12 +285,6 @@ def _split_at_first(text: str, marks: str) -> tuple[str, str]:
         elif not in_code and depth == 0 and char in marks and text[at + 1 : at + 2] == " ":
             return text[: at + 1], text[at + 2 :]
     return text, ""
-
-
-def _without_trailing_slash(path: str) -> str:
-    """`/api/beers/` as `/api/beers`: the same resource (servicekit.app), written
-    as OpenAPI linters want it."""
-    return path.rstrip("/") or "/"
 
 
 def body_timeout_doc(seconds: float) -> ResponseDoc:
@@ -381,24 +373,23 @@ def _own_database_too(response: dict[str, Any], database_down: dict[str, Any]) -
     media_type = response["content"][PROBLEM_JSON]
     service = media_type["schema"]["properties"].get("service")
     if service is not None:
-        media_type["schema"] = _with_property(
+        media_type["schema"] = _with_properties(
             media_type["schema"],
-            "service",
-            {**service, "enum": [*service.get("enum", []), database_down["service"]]},
+            service={**service, "enum": [*service.get("enum", []), database_down["service"]]},
         )
     response["description"] += (
         f" Or this service's own database is unavailable (`{database_down['service']}`)."
     )
 
 
-def _with_property(schema: dict[str, Any], name: str, value: dict[str, Any]) -> dict[str, Any]:
-    """A copy: the schema may be shared with other responses."""
-    return {**schema, "properties": {**schema["properties"], name: value}}
+def _with_properties(schema: dict[str, Any], **properties: dict[str, Any]) -> dict[str, Any]:
+    """A copy with these properties too: the schema may be shared with other responses."""
+    return {**schema, "properties": {**schema["properties"], **properties}}
 
 
 def _any_other_error(database_down: dict[str, Any], database_here: bool) -> dict[str, Any]:
     bodies = [SERVER_FAILED, database_down] if database_here else [SERVER_FAILED]
-    schema = _with_property(PROBLEM_SCHEMA, "service", {"type": "string"})
+    schema = _with_properties(PROBLEM_SCHEMA, service={"type": "string"})
     response: dict[str, Any] = {
         "description": "Any other error: 405, 413, 415, 500"
         + (", or 503 when the service's own database is unavailable." if database_here else "."),
@@ -454,11 +445,7 @@ def main(argv: Sequence[str]) -> int:
         description="Write each service's OpenAPI document to a file and lint it.",
     )
     parser.add_argument("services", nargs="+", help="users, beers, orders")
-    parser.add_argument("--keep", type=Path, help="write the documents here and keep them")
     args = parser.parse_args(argv)
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        return lint(write_documents(args.services, args.keep))
     with tempfile.TemporaryDirectory(prefix="openapi-") as folder:
         return lint(write_documents(args.services, Path(folder)))
 

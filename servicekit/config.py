@@ -141,11 +141,6 @@ class BaseConfig:
     # of it for request bodies held at once.
     BODY_TIMEOUT_SECONDS = Setting(30.0, float)
     WORKER_MEMORY_MIB = Setting(256, int)
-    # APIFlask and the OpenAPI document.
-    VALIDATION_ERROR_STATUS_CODE = 400
-    VALIDATION_ERROR_DESCRIPTION = "Invalid input"
-    SPEC_FORMAT = "json"
-    SYNC_LOCAL_SPEC = False
 
 
 class UpstreamConfig(BaseConfig):
