@@ -7,10 +7,7 @@ from typing import Any
 from flask import has_request_context, request
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from servicekit.schemas import BaseSchema, Money, Sku, UtcTime, WholeNumber, price_field
-
-MAX_PAGE = 1000
-MAX_OFFSET = 2**31 - 1  # what every database takes as a plain integer
+from servicekit.schemas import MAX_PAGE, BaseSchema, Money, PageQuery, Sku, UtcTime, price_field
 
 
 def name_field(**options: Any) -> fields.String:
@@ -88,13 +85,7 @@ class BeerOut(BaseSchema):
     time_modified = UtcTime()
 
 
-class BeerListQuery(BaseSchema):
-    limit = WholeNumber(
-        load_default=100, validate=validate.Range(min=1, max=MAX_PAGE), metadata={"example": 100}
-    )
-    offset = WholeNumber(
-        load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET), metadata={"example": 0}
-    )
+class BeerListQuery(PageQuery):
     sku = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         load_default=list,

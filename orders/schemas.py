@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from servicekit.schemas import BaseSchema, Money, Sku, UtcTime, WholeNumber
+from servicekit.schemas import BaseSchema, Money, PageQuery, Sku, UtcTime, WholeNumber
 
 from .domain import MAX_ID, MAX_LINE_QUANTITY
-
-MAX_PAGE = 1000  # orders on one page of the history
 
 
 class AddBeerIn(BaseSchema):
@@ -31,19 +29,9 @@ class SetQuantityIn(BaseSchema):
     )
 
 
-class OrderListQuery(BaseSchema):
+class OrderListQuery(PageQuery):
     """A page of an order history: the caller's, or (administrators only) a user's."""
 
-    limit = WholeNumber(
-        load_default=100,
-        validate=validate.Range(min=1, max=MAX_PAGE),
-        metadata={"description": f"Orders on the page (1 to {MAX_PAGE}).", "example": 100},
-    )
-    offset = WholeNumber(
-        load_default=0,
-        validate=validate.Range(min=0, max=MAX_ID),
-        metadata={"description": "Orders to skip, oldest first.", "example": 0},
-    )
     user_id = WholeNumber(
         validate=validate.Range(min=1, max=MAX_ID),
         metadata={

@@ -19,6 +19,8 @@ ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,100}")
 ASCII_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 MAX_DIGITS = 15  # more whole digits than any amount of money here
 MAX_PRICE = Decimal("999999.99")
+MAX_PAGE = 1000  # items on one page of a list
+MAX_OFFSET = 2**31 - 1  # what every database takes as a plain integer
 
 
 class FullMatch(validate.Regexp):
@@ -120,6 +122,21 @@ def price_field(**kwargs: Any) -> Money:
             error="Must be more than 0 and at most 999999.99.",
         ),
         **kwargs,
+    )
+
+
+class PageQuery(BaseSchema):
+    """Which page of a list in id order: `limit` items after the first `offset`."""
+
+    limit = WholeNumber(
+        load_default=100,
+        validate=validate.Range(min=1, max=MAX_PAGE),
+        metadata={"description": f"How many on the page (1 to {MAX_PAGE}).", "example": 100},
+    )
+    offset = WholeNumber(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_OFFSET),
+        metadata={"description": "How many to skip, oldest first.", "example": 0},
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from servicekit.schemas import BaseSchema, FullMatch, UtcTime, WholeNumber
+from servicekit.schemas import BaseSchema, FullMatch, PageQuery, UtcTime
 
 from .domain import is_the_username, name_key
 from .models import EMAIL_LENGTH, LOGIN_KEY_LENGTH
@@ -244,17 +244,7 @@ class AccountDeletionIn(BaseSchema):
     )
 
 
-MAX_PAGE = 1000
-MAX_OFFSET = 2**31 - 1  # what every database takes as a plain integer
-
-
-class UserListQuery(BaseSchema):
-    limit = WholeNumber(
-        load_default=100, validate=validate.Range(min=1, max=MAX_PAGE), metadata={"example": 100}
-    )
-    offset = WholeNumber(
-        load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET), metadata={"example": 0}
-    )
+class UserListQuery(PageQuery):
     q = fields.String(
         validate=validate.Length(min=1, max=255),
         metadata={
