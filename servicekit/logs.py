@@ -16,6 +16,8 @@ from flask import has_request_context, request
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
+from .db import first_line
+
 # Where a request's id is kept: in its WSGI environ.
 REQUEST_ID_KEY = "servicekit.request_id"
 # Where a traced request's trace and span ids are kept (servicekit.tracing), beside it.
@@ -79,10 +81,9 @@ class _DroppedConnectionsInOneLine(logging.Filter):
     warning line with the reason, as for any other database failure."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.name.startswith("sqlalchemy.pool"):
-            error = record.exc_info[1]
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            record.msg = f"{record.getMessage()}: {reason or type(error).__name__}"
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and record.name.startswith("sqlalchemy.pool"):
+            record.msg = f"{record.getMessage()}: {first_line(error)}"
             record.args, record.exc_info, record.exc_text = None, None, None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
