@@ -1,16 +1,19 @@
 """podman as this machine needs it, and what the container tests build and run
-with it: the shop's image and the base images it stands on."""
+with it: the shop's image and the base images it stands on; waiting for the
+containers they start to answer, and their logs when they do not."""
 
 from __future__ import annotations
 
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import pytest
 import yaml
+
+from servicekit.launcher import answers_ready, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_TOOLS = ROOT.parent / "shared" / "tools"
@@ -89,3 +92,30 @@ def run(
             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     return result
+
+
+def tails(podman: Podman, containers: Mapping[str, str], lines: int) -> str:
+    """The end of each container's log under its name (a service's, or a
+    one-shot's), for a failure's message."""
+    found = []
+    for name, container in containers.items():
+        tail = podman("logs", "--tail", str(lines), container, check=False)
+        found.append(f"--- {name} ---\n{tail.stdout}{tail.stderr}")
+    return "\n".join(found)
+
+
+def wait_until_ready(
+    urls: Collection[str],
+    seconds: float,
+    logs: Callable[[], str],
+    *,
+    interval: float,
+    stopped: Callable[[], bool] = lambda: False,
+) -> None:
+    """Until each service's /ready answers 200 from the host; fail with the logs
+    after so many seconds, or at once when stopped() says a container stopped."""
+    ready = [f"{url}/ready" for url in urls]
+    if not wait_for(lambda: stopped() or all(map(answers_ready, ready)), seconds, interval):
+        pytest.fail(f"{', '.join(ready)} were not ready within {seconds} s:\n{logs()}")
+    if stopped():
+        pytest.fail(f"a container stopped:\n{logs()}")

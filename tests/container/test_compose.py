@@ -23,8 +23,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from servicekit.launcher import answers_ready, free_port, wait_for
-from tests.container.podman import ROOT, Podman, compose_file, run
+from servicekit.launcher import free_port, wait_for
+from tests.container.customer import (
+    HTTP_TIMEOUT,
+    login,
+    register_and_login,
+    walk_from_registration_to_checkout,
+)
+from tests.container.podman import ROOT, Podman, compose_file, run, tails, wait_until_ready
 
 pytestmark = pytest.mark.container
 
@@ -37,7 +43,6 @@ SHOP_UID = "10001"
 UP_TIMEOUT = 300
 DOWN_TIMEOUT = 120
 READY_TIMEOUT = 180
-HTTP_TIMEOUT = 10
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,8 @@ class ComposeShop:
 
     def logs(self) -> str:
         """The end of each service's log, for a failure's message."""
-        tails = []
-        for service in (*SETUPS, *SERVICES):
-            tail = self.podman("logs", "--tail", "20", self.container(service), check=False)
-            tails.append(f"--- {service} ---\n{tail.stdout}{tail.stderr}")
-        return "\n".join(tails)
+        containers = {service: self.container(service) for service in (*SETUPS, *SERVICES)}
+        return tails(self.podman, containers, lines=20)
 
 
 def podman_compose() -> list[str]:
@@ -93,12 +95,6 @@ def wait_until_set_up(shop: ComposeShop) -> None:
 
     if not wait_for(lambda: all(done(setup) for setup in SETUPS), READY_TIMEOUT, interval=1):
         pytest.fail(f"the databases were not set up within {READY_TIMEOUT} s:\n{shop.logs()}")
-
-
-def wait_until_ready(shop: ComposeShop) -> None:
-    urls = [f"{shop.urls[service]}/ready" for service in SERVICES]
-    if not wait_for(lambda: all(answers_ready(url) for url in urls), READY_TIMEOUT, interval=1):
-        pytest.fail(f"the shop was not ready within {READY_TIMEOUT} s:\n{shop.logs()}")
 
 
 def leftovers(shop: ComposeShop) -> list[str]:
@@ -135,33 +131,13 @@ def compose_shop(podman: Podman, image: str) -> Iterator[ComposeShop]:
     try:
         shop("up", "--detach", "--no-build")  # conftest.py has built the image compose names
         wait_until_set_up(shop)
-        wait_until_ready(shop)
+        wait_until_ready(shop.urls.values(), READY_TIMEOUT, shop.logs, interval=1)
         # The README's `docker compose run --rm beers-setup beers setup --seed`.
         shop("run", "--rm", "beers-setup", "beers", "setup", "--seed")
         yield shop
     finally:
         shop("down", "--volumes", "--timeout", "5", timeout=DOWN_TIMEOUT, check=False)
     assert leftovers(shop) == []
-
-
-def register_and_login(users: str, username: str, password: str) -> dict[str, str]:
-    registered = requests.post(
-        f"{users}/api/users/register",
-        json={"username": username, "email": f"{username}@example.com", "password": password},
-        timeout=HTTP_TIMEOUT,
-    )
-    assert registered.status_code == 201, registered.text
-    return login(users, username, password)
-
-
-def login(users: str, username: str, password: str) -> dict[str, str]:
-    answer = requests.post(
-        f"{users}/api/users/login",
-        data={"username": username, "password": password},
-        timeout=HTTP_TIMEOUT,
-    )
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
 def test_every_service_runs_unprivileged_read_only_within_its_limits(
@@ -182,26 +158,7 @@ def test_every_service_runs_unprivileged_read_only_within_its_limits(
 
 
 def test_a_customer_walks_from_registration_to_checkout(compose_shop: ComposeShop) -> None:
-    users, orders = compose_shop.urls["users"], compose_shop.urls["orders"]
-    auth = register_and_login(users, f"ivan_{secrets.token_hex(4)}", "ivan-s-own-passphrase")
-
-    added = requests.put(
-        f"{orders}/api/orders/current",
-        headers=auth,
-        data={"sku": "123456", "quantity": "2"},
-        timeout=HTTP_TIMEOUT,
-    )
-    assert added.status_code == 200, added.text
-    line = {"sku": "123456", "name": "Бургаско", "quantity": 2, "unit_price": "1.19"}
-    assert added.json()["beers"] == [{**line, "line_total": "2.38"}]
-
-    checkout = requests.post(f"{orders}/api/orders/checkout", headers=auth, timeout=HTTP_TIMEOUT)
-    assert checkout.status_code == 200, checkout.text
-    assert checkout.json()["is_open"] is False
-    assert checkout.json()["total"] == "2.38"
-
-    history = requests.get(f"{orders}/api/orders/", headers=auth, timeout=HTTP_TIMEOUT)
-    assert [past["id"] for past in history.json()] == [checkout.json()["id"]]
+    walk_from_registration_to_checkout(compose_shop.urls["users"], compose_shop.urls["orders"])
 
 
 def test_an_administrator_made_as_the_readme_says_changes_the_catalogue(
@@ -251,7 +208,7 @@ def test_a_service_whose_server_dies_is_started_again(compose_shop: ComposeShop)
         READY_TIMEOUT,
         interval=0.5,
     ), compose_shop.logs()
-    wait_until_ready(compose_shop)
+    wait_until_ready(compose_shop.urls.values(), READY_TIMEOUT, compose_shop.logs, interval=1)
     order = requests.get(f"{orders}/api/orders/current", headers=auth, timeout=HTTP_TIMEOUT)
     assert order.status_code == 200, order.text
     assert [line["sku"] for line in order.json()["beers"]] == ["123458"]

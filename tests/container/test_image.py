@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from servicekit.launcher import answers_ready, free_port, wait_for
-from tests.container.podman import ULIMITS, Podman
+from servicekit.launcher import free_port
+from tests.container.customer import HTTP_TIMEOUT, walk_from_registration_to_checkout
+from tests.container.podman import ULIMITS, Podman, tails, wait_until_ready
 
 pytestmark = pytest.mark.container
 
@@ -27,7 +28,6 @@ SHOP_UID = "10001"
 
 # Every wait is bounded (seconds).
 READY_TIMEOUT = 90
-HTTP_TIMEOUT = 10
 
 
 @dataclass(frozen=True)
@@ -44,30 +44,15 @@ class Shop:
 
 
 def container_logs(podman: Podman, shop: Shop) -> str:
-    logs = []
-    for service in SERVICES:
-        result = podman("logs", "--tail", "30", shop.container(service), check=False)
-        logs.append(f"--- {service} ---\n{result.stdout}{result.stderr}")
-    return "\n".join(logs)
+    containers = {service: shop.container(service) for service in SERVICES}
+    return tails(podman, containers, lines=30)
 
 
-def wait_until_ready(podman: Podman, shop: Shop, service: str) -> None:
-    """Until the service's /ready answers 200 from the host; fail at once if its
-    container stops, or after READY_TIMEOUT."""
-    url = f"{shop.urls[service]}/ready"
-
-    def stopped() -> bool:
-        state = podman(
-            "container", "inspect", "--format", "{{.State.Running}}", shop.container(service)
-        )
-        return state.stdout.strip() != "true"
-
-    if not wait_for(lambda: stopped() or answers_ready(url), READY_TIMEOUT, interval=0.5):
-        pytest.fail(
-            f"{url} was not ready within {READY_TIMEOUT} s:\n{container_logs(podman, shop)}"
-        )
-    if stopped():
-        pytest.fail(f"the {service} container stopped:\n{container_logs(podman, shop)}")
+def any_stopped(podman: Podman, shop: Shop) -> bool:
+    """Whether a service's container is no longer running."""
+    containers = [shop.container(service) for service in SERVICES]
+    running = podman("container", "inspect", "--format", "{{.State.Running}}", *containers)
+    return running.stdout.split() != ["true"] * len(containers)
 
 
 def set_up(podman: Podman, image: str, shop: Shop, service: str) -> None:
@@ -119,8 +104,13 @@ def shop(podman: Podman, image: str) -> Iterator[Shop]:
                 *(service, "--host", "0.0.0.0", "--port", str(port)),
                 *("--workers", str(WORKERS)),
             )
-        for service in SERVICES:
-            wait_until_ready(podman, shop, service)
+        wait_until_ready(
+            shop.urls.values(),
+            READY_TIMEOUT,
+            lambda: container_logs(podman, shop),
+            interval=0.5,
+            stopped=lambda: any_stopped(podman, shop),
+        )
         # The README's `inv beers setup --seed`, in the beers container, into its database.
         # It must exit 0; test_the_beers_container_serves_the_demo_catalogue checks what it added.
         podman(
@@ -161,52 +151,8 @@ def test_the_beers_container_serves_the_demo_catalogue(shop: Shop) -> None:
 
 
 def test_a_customer_walks_from_registration_to_checkout(shop: Shop) -> None:
-    users, orders = shop.urls["users"], shop.urls["orders"]
-    username = f"ivan_{secrets.token_hex(4)}"
-    password = "ivan-s-own-passphrase"
-
-    registered = requests.post(
-        f"{users}/api/users/register",
-        json={"username": username, "email": f"{username}@example.com", "password": password},
-        timeout=HTTP_TIMEOUT,
-    )
-    assert registered.status_code == 201, registered.text
-    assert registered.json()["username"] == username
-    assert registered.json()["is_admin"] is False
-
-    login = requests.post(
-        f"{users}/api/users/login",
-        data={"username": username, "password": password},
-        timeout=HTTP_TIMEOUT,
-    )
-    assert login.status_code == 200, login.text
-    assert login.json()["token_type"] == "Bearer"
-    auth = {"Authorization": f"Bearer {login.json()['token']}"}
-
-    # orders asks users who the token is and beers what 123456 costs, inside the pod.
-    added = requests.put(
-        f"{orders}/api/orders/current",
-        headers=auth,
-        data={"sku": "123456", "quantity": "2"},
-        timeout=HTTP_TIMEOUT,
-    )
-    assert added.status_code == 200, added.text
-    line = {"sku": "123456", "name": "Бургаско", "quantity": 2, "unit_price": "1.19"}
-    assert added.json()["is_open"] is True
-    assert added.json()["beers"] == [{**line, "line_total": "2.38"}]
-
-    checkout = requests.post(f"{orders}/api/orders/checkout", headers=auth, timeout=HTTP_TIMEOUT)
-    assert checkout.status_code == 200, checkout.text
-    order = checkout.json()
-    assert order["is_open"] is False
-    assert order["time_checked_out"] is not None
-    assert order["beers"] == [{**line, "line_total": "2.38"}]
-    assert order["total"] == "2.38"
-
-    history = requests.get(f"{orders}/api/orders/", headers=auth, timeout=HTTP_TIMEOUT)
-    assert history.status_code == 200, history.text
-    assert [past["id"] for past in history.json()] == [order["id"]]
-    assert history.json()[0]["is_open"] is False
+    # orders reaches users and beers inside the pod.
+    walk_from_registration_to_checkout(shop.urls["users"], shop.urls["orders"])
 
 
 def test_each_containers_first_process_is_the_server_itself(podman: Podman, shop: Shop) -> None:
