@@ -8,7 +8,7 @@ from typing import Any
 from apiflask import APIFlask
 
 from servicekit.app import create_service_app, upstream_client
-from servicekit.config import Setting, UpstreamConfig
+from servicekit.config import UpstreamConfig
 from servicekit.upstream import HttpUsersClient, UsersClient
 
 from .models import db
@@ -16,8 +16,6 @@ from .models import db
 
 class Config(UpstreamConfig):
     """beers asks users whether a caller may change the catalogue."""
-
-    USERS_URL = Setting("http://127.0.0.1:5001", str)
 
 
 def create_app(

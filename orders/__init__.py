@@ -20,7 +20,6 @@ class Config(UpstreamConfig):
     """orders asks users who calls and beers what beers cost, and keeps the
     answers of writes sent with an Idempotency-Key for a while."""
 
-    USERS_URL = Setting("http://127.0.0.1:5001", str)
     BEERS_URL = Setting("http://127.0.0.1:5002", str)
     IDEMPOTENCY_TTL_SECONDS = Setting(86400, int)  # a day
 

@@ -145,9 +145,11 @@ class BaseConfig:
 
 class UpstreamConfig(BaseConfig):
     """Settings of a service that calls others (servicekit.app.upstream_client):
-    how long to wait for them, and when to stop trying for a while. The
-    service's own Config adds the URLs of those it calls."""
+    where users is (every caller asks it about tokens: servicekit.auth), how long
+    to wait, and when to stop trying for a while. The service's own Config adds
+    the URLs of the others it calls."""
 
+    USERS_URL = Setting("http://127.0.0.1:5001", str)
     UPSTREAM_CONNECT_TIMEOUT = Setting(1.0, float)
     UPSTREAM_READ_TIMEOUT = Setting(5.0, float)
     UPSTREAM_BREAKER_FAILURES = Setting(5, int)  # failed calls in a row: the neighbour is down

@@ -45,12 +45,8 @@ class ValidationFailed(Problem):
 class Unauthorized(Problem):
     status = HTTPStatus.UNAUTHORIZED
 
-    def __init__(
-        self,
-        detail: str = "A valid bearer token is required.",
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer", **(headers or {})})
+    def __init__(self, detail: str = "A valid bearer token is required.") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class Forbidden(Problem):

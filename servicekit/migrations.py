@@ -238,15 +238,6 @@ def drop_everything(service: str, db: Schema) -> None:
             connection.exec_driver_sql(f"DROP TABLE {version_table(service)}")
 
 
-def current_revision(service: str, db: Schema) -> str | None:
-    with db.engine.connect() as connection:
-        return _version_on(connection, service)
-
-
-def head_revision(service: str, db: Schema) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(service, db)).get_current_head()
-
-
 def new_revision(
     service: str, metadata: MetaData, message: str, folder: Path | None = None
 ) -> Path | None:

@@ -191,9 +191,7 @@ class CallSpan:
         self.span.add_event("retry", {"reason": "no connection, or reset before any answer"})
 
     def answered(self, status: int) -> None:
-        self.span.set_attribute("http.response.status_code", status)
-        if status >= 500:
-            self.span.set_attribute("error.type", str(status))
+        _record_status(self.span, status)
 
 
 class _EnvironGetter:
@@ -236,12 +234,17 @@ def record_status(response: Response) -> Response:
     """The answer's status on the request's server span; a 5xx is an error."""
     span: Span | None = request.environ.get(SPAN_KEY)
     if span is not None:
-        status = response.status_code
-        span.set_attribute("http.response.status_code", status)
-        if status >= 500:
-            span.set_attribute("error.type", str(status))
+        _record_status(span, response.status_code)
+        if response.status_code >= 500:
             span.set_status(Status(StatusCode.ERROR))
     return response
+
+
+def _record_status(span: Span, status: int) -> None:
+    """An answer's status on a span, and a 5xx as its error type."""
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_attribute("error.type", str(status))
 
 
 def end_server_span(error: BaseException | None) -> None:

@@ -309,14 +309,14 @@ class ServiceClient:
         return self._handle().getinfo(pycurl.REQUEST_SIZE) > 0
 
     def json_of(self, answer: Answer) -> Any:
-        """The body of an answer we rely on; garbage counts as the service failing."""
+        """The body of a 200 we rely on; another status, or garbage, counts as the
+        service failing."""
+        if answer.status != 200:
+            raise ServiceUnavailable(self.service, f"it answered {answer.status} unexpectedly")
         try:
             return orjson.loads(answer.body)
         except ValueError as error:
             raise ServiceUnavailable(self.service, "it answered with no JSON") from error
-
-    def unexpected(self, answer: Answer) -> ServiceUnavailable:
-        return ServiceUnavailable(self.service, f"it answered {answer.status} unexpectedly")
 
     def close(self) -> None:
         """Close every thread's connection."""
@@ -360,8 +360,6 @@ class HttpUsersClient(ServiceClient, UsersClient):
         )
         if response.status == 401:
             return None
-        if response.status != 200:
-            raise self.unexpected(response)
         body = self.json_of(response)
         try:
             return RemoteUser(

@@ -21,9 +21,7 @@ from servicekit.migrations import (
     MigrationTarget,
     UnknownRevision,
     UnversionedDatabase,
-    current_revision,
     drop_everything,
-    head_revision,
     migration_target,
     migrations_folder,
     new_revision,
@@ -41,6 +39,20 @@ def service_app(service: str, folder: Path) -> tuple[APIFlask, SQLAlchemy]:
     return module.create_app({"DATABASE_URL": url, "SECRET_KEY": "t"}), importlib.import_module(
         f"{service}.models"
     ).db
+
+
+def current_revision(service: str, db: Any) -> str | None:
+    """The revision the service's database is at; None for none (base)."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"version_table": version_table(service)}
+        )
+        return context.get_current_revision()
+
+
+def head_revision(service: str, db: Any) -> str | None:
+    """The last revision of the service's history."""
+    return list(revision_history(service, db))[-1]
 
 
 def insert_a_user_with_a_token(db: SQLAlchemy) -> None:
