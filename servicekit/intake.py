@@ -18,7 +18,8 @@ included: a path, query or body that cannot be read is the client's fault, a
   document (health, docs, metrics) are not held to it. Body fields are
   refused after the token is checked: by the operation's body schema
   (servicekit.schemas.BaseSchema), or, for an operation that takes no body,
-  by refuse_a_body_it_does_not_take.
+  by refuse_a_body_it_does_not_take, which every documented view calls
+  (servicekit.output), public or not.
 
 A JSON body is parsed here once (json_document); the operation's input
 schema loads that same document (webargs is handed it by a location loader).
@@ -76,8 +77,8 @@ def read_request_first() -> None:
             _refuse_nul(parse_qsl(query, keep_blank_values=True))
     if _has_body(environ):
         _check_body()
-    if request.method != "OPTIONS":  # a preflight names no inputs
-        _refuse_undeclared_inputs(environ)
+    if query and request.method != "OPTIONS":  # a preflight names no inputs
+        _refuse_undeclared_query_parameters()
 
 
 def _check_path(path: str) -> None:
@@ -155,28 +156,21 @@ def _is_json_document(raw: bytes) -> bool:
         return False
 
 
-def _refuse_undeclared_inputs(environ: dict[str, Any]) -> None:
-    """400 naming each query parameter the operation does not declare, and each
-    body field sent to a public operation that takes no body."""
-    has_query = bool(environ.get("QUERY_STRING"))
-    if not (has_query or _has_body(environ)):  # most requests: nothing to look up
-        return
+def _refuse_undeclared_query_parameters() -> None:
+    """400 naming each query parameter the operation does not declare."""
     declared = _declared_by_the_view()
     if declared is None:
         return
-    if has_query:
-        unknown = [name for name in request.args if name not in declared.query]
-        if unknown:
-            raise UnknownFields(dict.fromkeys(unknown))
-    if not declared.needs_token:  # else the view, once the token is checked
-        refuse_a_body_it_does_not_take()
+    unknown = [name for name in request.args if name not in declared.query]
+    if unknown:
+        raise UnknownFields(dict.fromkeys(unknown))
 
 
 def refuse_a_body_it_does_not_take() -> None:
     """400 naming each body field sent to an operation that takes no body. The
-    view calls it (servicekit.output) once the token is checked, so that a
-    caller with no valid token hears 401 before any word about the body, as
-    from an operation that takes one."""
+    view calls it (servicekit.output) once the token is checked, if there is
+    one, so that a caller with no valid token hears 401 before any word about
+    the body, as from an operation that takes one."""
     if not _has_body(request.environ):
         return
     declared = _declared_by_the_view()
@@ -191,7 +185,6 @@ class Declared(NamedTuple):
 
     query: frozenset[str]  # the query parameters' names
     takes_body: bool
-    needs_token: bool
 
 
 def _declared_by_the_view() -> Declared | None:
@@ -204,7 +197,7 @@ def _declared_by_the_view() -> Declared | None:
 @cache
 def _declared_inputs(view: Callable[..., Any]) -> Declared | None:
     """What the view declares; None for a view outside the OpenAPI document.
-    APIFlask keeps what `input`, `doc` and `auth_required` were given in the
+    APIFlask keeps what `input` and `doc` were given in the
     view's private `_spec` (whence the document is made), and no public API
     says it: this is the one place that reads it, and
     tests/servicekit/test_declared_inputs.py pins what it finds there."""
@@ -217,8 +210,7 @@ def _declared_inputs(view: Callable[..., Any]) -> Declared | None:
         if location in QUERY_LOCATIONS
         for name, field in schema.load_fields.items()
     )
-    takes_token = "auth" in spec or bool(spec.get("security"))
-    return Declared(query_names, "body" in spec, takes_token)
+    return Declared(query_names, "body" in spec)
 
 
 def _body_field_names() -> list[str]:

@@ -54,18 +54,16 @@ def plain_flask_view() -> str:
 
 def test_query_parameters_are_their_names_as_sent() -> None:
     assert _declared_inputs(list_things) == Declared(
-        frozenset({"page", "per-page"}), takes_body=False, needs_token=False
+        frozenset({"page", "per-page"}), takes_body=False
     )
 
 
-def test_a_body_and_auth_required_are_seen() -> None:
-    assert _declared_inputs(add_thing) == Declared(frozenset(), takes_body=True, needs_token=True)
+def test_a_body_is_seen_under_auth_required() -> None:
+    assert _declared_inputs(add_thing) == Declared(frozenset(), takes_body=True)
 
 
-def test_a_security_of_its_own_means_a_token() -> None:
-    assert _declared_inputs(clear_things) == Declared(
-        frozenset(), takes_body=False, needs_token=True
-    )
+def test_an_operation_with_no_input_takes_no_body() -> None:
+    assert _declared_inputs(clear_things) == Declared(frozenset(), takes_body=False)
 
 
 def test_views_outside_the_document_declare_nothing() -> None:
