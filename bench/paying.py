@@ -79,8 +79,34 @@ def json_not_orjson() -> Iterator[None]:
         servicekit.output.orjson = cached
 
 
+@contextmanager
+def switched_off(module: Any, switch: str) -> Iterator[None]:
+    """A module's switch (True by default) set to False for a moment."""
+    setattr(module, switch, False)
+    try:
+        yield
+    finally:
+        setattr(module, switch, True)
+
+
+def core_not_compiled_reads() -> Any:
+    """Every Query run through SQLAlchemy Core's `connection.execute`."""
+    import servicekit.db
+
+    return switched_off(servicekit.db, "COMPILED_READS")
+
+
+def schema_dump_not_compiled_dumpers() -> Any:
+    """Every answer dumped by marshmallow's `schema.dump`."""
+    import servicekit.output
+
+    return switched_off(servicekit.output, "COMPILED_DUMPS")
+
+
 OPTIMISATIONS: dict[str, Callable[[], Any]] = {
     "orjson for answers (servicekit.output)": json_not_orjson,
+    "compiled reads (servicekit.db.Query), against Core": core_not_compiled_reads,
+    "compiled dumpers (servicekit.output), against schema.dump": schema_dump_not_compiled_dumpers,
 }
 
 

@@ -24,6 +24,9 @@ from .intake import refuse_a_body_it_does_not_take
 Dumper = Callable[[Any], Any]
 # Fields whose value is already what JSON shows: no conversion at all.
 AS_IS = (fields.Integer, fields.String, fields.Boolean, fields.Email, fields.URL)
+# False dumps every answer with its schema's own `dump` instead (alike, slower):
+# the switch for measuring what compiled dumpers buy.
+COMPILED_DUMPS = True
 
 
 def compile_dumper(schema: Schema) -> Dumper:
@@ -127,7 +130,8 @@ class ServiceBlueprint(APIBlueprint):
         document = super().output(schema, status_code=status_code, **kwargs)
         if not isinstance(schema, Schema | type) or schema == {}:
             return lambda view: document(_refusing_a_body_it_does_not_take(view))
-        dump = compile_dumper(schema() if isinstance(schema, type) else schema)
+        instance = schema() if isinstance(schema, type) else schema
+        dump = compile_dumper(instance)
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             @wraps(view)
@@ -140,7 +144,8 @@ class ServiceBlueprint(APIBlueprint):
                 if type(returned) is tuple:  # not a row, which is a tuple too
                     returned, status, *rest = returned
                     headers = rest[0] if rest else None
-                return json_response(dump(returned), status, headers)
+                body = dump(returned) if COMPILED_DUMPS else instance.dump(returned)
+                return json_response(body, status, headers)
 
             return document(answer)
 

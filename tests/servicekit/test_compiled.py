@@ -16,6 +16,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import Executable, bindparam, select
 
 import servicekit.db
+import servicekit.output
 from beers import create_app as create_beers_app
 from beers.domain import BEER_BY_SKU, PAGE, PAGE_OF_ALL, seed_demo_catalogue
 from beers.models import Beer, db
@@ -170,6 +171,27 @@ def test_a_compiled_dumper_dumps_rows_as_the_schema_does(beers_app: APIFlask) ->
     rows = read(db.engine, PAGE_OF_ALL, {"limit": 10, "offset": 0})
 
     assert compile_dumper(BeerOut(many=True))(rows) == BeerOut(many=True).dump(rows)
+
+
+def test_with_compiled_dumps_off_answers_are_the_same_through_schema_dump(
+    beers_app: APIFlask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = beers_app.test_client()
+    compiled = client.get("/api/beers/?limit=2").get_data()
+    dumped: list[Any] = []
+    schema_dump = Schema.dump
+
+    def dump_counted(schema: Schema, obj: Any, **options: Any) -> Any:
+        dumped.append(obj)
+        return schema_dump(schema, obj, **options)
+
+    monkeypatch.setattr(servicekit.output, "COMPILED_DUMPS", False)
+    monkeypatch.setattr(Schema, "dump", dump_counted)
+
+    plain = client.get("/api/beers/?limit=2").get_data()
+
+    assert plain == compiled
+    assert len(dumped) == 1
 
 
 def test_json_answers_keep_non_ascii_and_end_in_a_newline() -> None:
