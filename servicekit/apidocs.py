@@ -1,9 +1,6 @@
 """The API documentation every service serves: its OpenAPI document, made to say
-what the code answers, and Swagger UI to read it.
-
-`python -m servicekit.apidocs users beers orders` writes each service's
-document to a file and lints it with Redocly's CLI (`inv check` runs it).
-"""
+what the code answers, and Swagger UI to read it. `python -m servicekit.apidocs
+users beers orders` lints the documents with Redocly's CLI (`inv check`)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Who is calling: the bearer token, checked through APIFlask's HTTPTokenAuth.
-
-`BearerTokenAuth` is a service's auth object for `@bp.auth_required`; beers and
-orders share `users_auth`, which asks the users service about the token. The
-responses a view under it may give are documented beside the view's own
-(USER_RESPONSES, ADMIN_RESPONSES).
-"""
+"""Who is calling: the bearer token, checked through APIFlask's HTTPTokenAuth
+(`BearerTokenAuth`). beers and orders share `users_auth`, which asks the users
+service, and document its answers with USER_RESPONSES or ADMIN_RESPONSES."""
 
 from __future__ import annotations
 

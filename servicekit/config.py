@@ -1,10 +1,6 @@
 """Configuration: defaults on a class, the environment on top, the test mapping last.
-
-A setting the environment may change is declared once, on the Config class of
-the service that uses it, as a `Setting`: its default and how to read its
-environment variable (named as the setting) side by side. BaseConfig holds only
-what every service uses; UpstreamConfig what a service that calls others does.
-"""
+Each setting the environment may change is a `Setting` on the Config of the
+service that uses it (BaseConfig: every service; UpstreamConfig: the callers)."""
 
 from __future__ import annotations
 
@@ -31,12 +27,9 @@ T = TypeVar("T")
 
 class Setting(Generic[T]):
     """A config setting the environment variable of its name may change, read by
-    `parse`. On the class it reads as its default, so Flask's from_object and
-    mypy both see a plain value of its type.
-
-    `parse` raises ValueError saying what would do. Plain int, float and str
-    (for a setting whose default is an http URL) are read by the readers below,
-    which say so; a value of the wrong shape is refused at start."""
+    `parse` (a ValueError says what would do; plain int, float and http-URL str
+    get the readers below). On the class it reads as its default, a plain value
+    of its type for Flask's from_object and mypy."""
 
     def __init__(self, default: T, parse: Callable[[str], T]) -> None:
         self.default = default

@@ -1,8 +1,6 @@
-"""Browsers: CORS, by flask-cors, for the web origins CORS_ORIGINS lists (none by
-default: then nothing is installed). A listed origin's answers, errors too, allow
-it and expose the headers clients read; its preflight is a 204 with the path's
-own methods. No credentials: tokens travel in `Authorization`, not cookies.
-"""
+"""Browsers: CORS by flask-cors for the web origins CORS_ORIGINS lists (none by
+default: nothing is installed). A preflight is a 204 with its path's own
+methods; no credentials, as tokens travel in `Authorization`, not cookies."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Domain errors: what services, their domain code and the clients for the other
-services raise when a request cannot be done.
-
-Nothing here imports Flask, so the clients (servicekit.upstream) raise these
-too; servicekit.problem_json renders them, once, as problem+json (RFC 9457).
-"""
+"""Domain errors: what the services and their clients for the others raise when a
+request cannot be done. No Flask here, so the clients (servicekit.upstream)
+raise them too; servicekit.problem_json renders them."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""Starting the shop's services, for tasks.py, bench/ and the end-to-end tests:
-which services there are (SERVICES: each a package of its name, `create_app()`
-in it, its `db` in `<name>.models`), their databases set up, their servers
-started, waited for and stopped, and free ports to put them on.
-"""
+"""Starting the shop's services for tasks.py, bench/ and the end-to-end tests:
+their databases set up, their servers started, waited for and stopped, on free
+ports. SERVICES names them: each a package with `create_app()`, its `db` in
+`<name>.models`."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""Prometheus metrics every service exposes on /metrics: its requests, its calls
-to other services and their breakers, its database pool, and each worker's CPU,
-memory, files and threads. Under the server the workers write them to files in
-PROMETHEUS_MULTIPROC_DIR that /metrics merges (prometheus_client's multiprocess
-mode): counters add up, gauges say how they merge (the live workers' sum or max).
-"""
+"""Prometheus metrics every service exposes on /metrics: requests, calls to other
+services and their breakers, the database pool, each worker's CPU, memory, files
+and threads; merged across the workers through PROMETHEUS_MULTIPROC_DIR
+(prometheus_client's multiprocess mode)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """What every request gets: an id (the caller's X-Request-ID, or a new one), an
-access log line, a count in the metrics (servicekit.metrics), and the headers
-every answer has (its id, the service's name, a Content-Security-Policy). And
-/metrics itself.
-"""
+access log line, a count in the metrics and the headers every answer has; and
+/metrics itself."""
 
 from __future__ import annotations
 

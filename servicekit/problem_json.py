@@ -1,9 +1,5 @@
-"""The one rendering of every error a service answers with: problem+json (RFC 9457).
-
-`register_error_handlers` renders our domain errors (servicekit.errors),
-Werkzeug's and unexpected ones; the API documents (servicekit.apidocs) show
-the same bodies.
-"""
+"""The one rendering of every error a service answers with, ours, Werkzeug's and
+unexpected ones: problem+json (RFC 9457), as the OpenAPI examples show it."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
-"""Traces across the services with OpenTelemetry: a server span per request
-(W3C `traceparent` read), a client span per call to another service (sent on),
-the ids on every log line. Off, and nothing installed, unless an OTLP endpoint
-is set; the SDK reads the rest of OTEL_* itself (README: Environment).
-Spans leave in batches from each worker; a collector that is down costs no request.
-"""
+"""Traces across the services with OpenTelemetry: a server span per request, a
+client span per call to another service, their ids on every log line. Off, with
+nothing installed, unless an OTLP endpoint is set; the SDK reads the rest of
+OTEL_* itself (README: Environment)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""HTTP clients for the other services: kept-alive connections, timeouts, one
-retry, a circuit breaker, one error (ServiceUnavailable). No Flask here: the app
-factory hands each client the request id to forward and the metrics to feed.
-libcurl (pycurl) for its CPU per call (bench/RESULTS.md), a handle per thread.
-"""
+"""HTTP clients for the other services: kept-alive connections (libcurl, for its
+CPU per call: bench/RESULTS.md), timeouts, one retry, a circuit breaker, one
+error (ServiceUnavailable). No Flask: the app factory hands each client the
+request id to forward, the metrics to feed and the tracer."""
 
 from __future__ import annotations
 
@@ -28,11 +27,9 @@ RETRIED_ERRORS = frozenset(
 )
 RETRY_PAUSE = (0.02, 0.1)  # seconds, at random: concurrent retries do not come back as one
 FIRST_PAUSE = 1.0  # seconds a breaker stays open first: about a neighbour's restart
-# Calls waiting on one neighbour at once, in one worker process (each client
-# its own cap, so a slow neighbour is refused by its own name and never takes
-# another's turns). Orders, with two neighbours, has at most twice this many
-# of its threads (servicekit.serving.THREADS) waiting: the rest stay free for
-# the requests that need no neighbour, however slow the neighbours get.
+# Calls waiting on one neighbour at once, per client and worker: a slow neighbour
+# is refused by its own name, and leaves threads (servicekit.serving.THREADS)
+# free for the requests that need no neighbour.
 MAX_WAITING_CALLS = 64
 # Connections are replaced after this many seconds: behind a load balancer (a
 # Kubernetes Service), only new connections reach the pods it adds.
@@ -64,20 +61,14 @@ class Timeouts:
 
 class CircuitBreaker:
     """After `failures` failed calls in a row the neighbour is taken for down:
-    calls are refused at once for a pause, first FIRST_PAUSE seconds; then
-    one trial call goes out (the others are still refused meanwhile). Its
-    success closes the breaker; its failure opens it again for twice the pause
-    before, at most `max_pause`. So a neighbour down for a second (a restart)
-    costs about a second of refusals, and one that stays down is asked ever
-    more rarely. One per client, so per worker process.
+    calls are refused for a pause (first FIRST_PAUSE seconds), then one trial
+    call goes out. Its success closes the breaker; its failure doubles the pause,
+    up to `max_pause`. So a restart costs about a second of refusals, and a
+    neighbour that stays down is asked ever more rarely. One per client, so per
+    worker; `on_change` hears it open (True) and close (False).
 
-    The lock guards the counts only, never a call: concurrent calls do not
-    wait on each other. The trial is known by its thread (a call runs on one
-    thread from `allow` to `record`), so a call sent before the breaker opened
-    and failing late is not taken for a failed trial.
-
-    `on_change` hears each change: True when it opens, False when it closes
-    (the metrics: servicekit.metrics).
+    The lock guards the counts, never a call. The trial is known by its thread,
+    so a call sent before the breaker opened and failing late is no failed trial.
     """
 
     def __init__(
@@ -192,10 +183,8 @@ class ServiceClient:
         handle.setopt(pycurl.CUSTOMREQUEST, method)
         handle.setopt(pycurl.HTTPHEADER, headers)
         handle.setopt(pycurl.WRITEDATA, body)
-        # A kept-alive connection that the other side closed just as we sent on
-        # it (its keep-alive ran out, it restarted) is retried by curl itself,
-        # once, on a new connection. A timeout is not: curl re-sends only a
-        # request that got nothing back because its connection closed.
+        # curl itself re-sends, once, on a kept-alive connection the other side
+        # closed as we sent (its keep-alive ran out, it restarted); never a timeout.
         handle.perform()
         return Answer(handle.getinfo(pycurl.RESPONSE_CODE), body.getvalue())
 
@@ -209,12 +198,9 @@ class ServiceClient:
         params: Any = None,
     ) -> Answer:
         """Send one request; return any answer below 500, raise on the rest.
-
-        Every call here only reads, so one that could not connect, or whose
-        connection was reset before any answer came, is sent once more after a
-        short random pause. A read timeout is not retried: the other side may
-        still be working on the first.
-        """
+        Every call here only reads, so one that could not connect, or was reset
+        before any answer, is sent once more after a short random pause; never
+        one that timed out reading: the other side may still be working on it."""
         if self._trace is None:
             return self._call_in_turn(method, path, endpoint, headers, params, None)
         with self._trace(self.service, endpoint, method, self.base_url + path) as span:
@@ -299,13 +285,9 @@ class ServiceClient:
             self._observe(self.service, endpoint, outcome, perf_counter() - started)
 
     def _request_sent(self) -> bool:
-        """Whether the last call's request went out (a timeout after that is a
-        slow answer, never retried: the other side may be working on it;
-        before it, an unreachable service).
-
-        Not CONNECT_TIME: on a kept-alive connection curl reports it as 0, and
-        a read timeout there would pass for a connect timeout and be sent
-        twice."""
+        """Whether the last call's request went out: a timeout after that is a slow
+        answer, before it an unreachable service. (Not CONNECT_TIME: curl reports
+        0 on a kept-alive connection, and a read timeout would be sent twice.)"""
         return self._handle().getinfo(pycurl.REQUEST_SIZE) > 0
 
     def json_of(self, answer: Answer) -> Any:

@@ -1,8 +1,5 @@
-"""Alembic's environment, shared by the three services' migration histories.
-
-servicekit.migrations hands in the connection, the service's metadata and
-its own version table; each service keeps its revisions in <service>/migrations.
-"""
+"""Alembic's environment, shared by the three services' histories: servicekit.migrations
+hands in the connection, the service's metadata and its own version table."""
 
 from typing import Any, Literal
 
