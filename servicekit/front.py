@@ -128,7 +128,9 @@ class MemoryWatch:
     """A chunked body is collected whole in Rust, out of the budget's sight
     (its length is not known ahead). While any is being collected, the
     worker's resident memory is read every MEMORY_CHECK_SECONDS; past `limit`
-    bytes every such read in progress is given up."""
+    bytes, the reads that were in progress at the check before are given up.
+    A read begun since is spared: a body sent whole is read before the next
+    check, so a flood of big chunked bodies does not take small ones with it."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -155,12 +157,14 @@ class MemoryWatch:
             self.given_up.discard(task)
 
     async def _watch(self) -> None:
+        seen: set[asyncio.Task[Any]] = set()  # the reads in progress at the check before
         while self.collecting:
             await asyncio.sleep(MEMORY_CHECK_SECONDS)
             if resident_bytes() > self.limit:
-                for task in self.collecting - self.given_up:
+                for task in (seen & self.collecting) - self.given_up:
                     self.given_up.add(task)
                     task.cancel()  # drops the Rust side's read, and the connection
+            seen = set(self.collecting)
 
 
 def resident_bytes() -> int:

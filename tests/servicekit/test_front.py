@@ -8,11 +8,17 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from servicekit import front as front_module
 from servicekit.front import (
     DRAIN_BYTES,
+    MEMORY_CHECK_SECONDS,
     UNREADABLE_VALUE,
     BodyBudget,
+    BodyTooLarge,
     Front,
+    MemoryWatch,
     RequestThreads,
     call_wsgi,
     wsgi_environ,
@@ -313,3 +319,43 @@ def test_health_is_answered_at_once_while_every_request_thread_is_busy() -> None
         return probe.answer[2] if probe.answer else None
 
     assert asyncio.run(scenario()) == b"/health"
+
+
+class HeldBody(Body):
+    """A chunked body collected in Rust until `arrived` is set."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        super().__init__(*chunks)
+        self.arrived = asyncio.Event()
+
+    async def __call__(self) -> bytes:
+        await self.arrived.wait()
+        return await super().__call__()
+
+
+def test_memory_short_gives_up_the_chunked_reads_already_in_progress_not_one_begun_since(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        watch = MemoryWatch(limit=100)
+        big, small = HeldBody(b"x" * 1000), HeldBody(b'{"username": "u"}')
+        reading_small: list[asyncio.Task[bytes]] = []
+        checks: list[int] = []
+
+        def resident() -> int:
+            """The worker's memory at each check: fine at the first, when the
+            small body comes; short at the second; fine again after."""
+            checks.append(len(checks) + 1)
+            if len(checks) == 1:
+                reading_small.append(asyncio.create_task(watch.collect(small)))  # type: ignore[arg-type]
+            return 101 if len(checks) == 2 else 0
+
+        monkeypatch.setattr(front_module, "resident_bytes", resident)
+        reading_big = asyncio.create_task(watch.collect(big))  # type: ignore[arg-type]
+        with pytest.raises(BodyTooLarge):
+            await asyncio.wait_for(reading_big, 50 * MEMORY_CHECK_SECONDS)
+        small.arrived.set()
+        assert await reading_small[0] == b'{"username": "u"}'  # in progress, yet spared
+        assert watch.collecting == set()
+
+    asyncio.run(scenario())
