@@ -3,21 +3,57 @@ when checkout is refused."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.problems import assert_problem
 
-from .api_client import ShopApi, unique
+from .api_client import Customer, ShopApi, unique
 
 pytestmark = pytest.mark.e2e
+
+
+def an_order_of(
+    api: ShopApi, admin_token: str, quantity: int, **beer: str
+) -> tuple[Customer, str, dict[str, Any]]:
+    """A new customer whose open order holds `quantity` of a new beer (its price
+    and name as given): who, the beer's SKU, and the order as the addition answered."""
+    sku = api.new_beer(admin_token, **beer)
+    customer = api.new_customer()
+    added = api.add_to_order(customer.token, sku, quantity)
+    assert added.status_code == 200, added.text
+    return customer, sku, added.json()
+
+
+def a_repriced_order(
+    api: ShopApi, admin_token: str, **beer: str
+) -> tuple[Customer, str, dict[str, Any]]:
+    """An order of 4 of a new beer added at 1.19, which the catalogue has since
+    priced at 1.25 (its name as given)."""
+    customer, sku, added = an_order_of(api, admin_token, 4, price="1.19", **beer)
+    assert api.replace_beer(admin_token, sku, price="1.25", **beer).status_code == 200
+    return customer, sku, added
+
+
+def an_order_whose_beer_left(
+    api: ShopApi, admin_token: str, kept_price: str = "1.50"
+) -> tuple[Customer, str, str, dict[str, Any]]:
+    """A new customer's open order of one each of two new beers, the second of
+    which has since left the catalogue: who, the SKU kept, the SKU gone, and the
+    order before the beer left."""
+    kept, gone = api.new_beer(admin_token, price=kept_price), api.new_beer(admin_token)
+    customer = api.new_customer()
+    api.add_to_order(customer.token, kept, 1)
+    before = api.add_to_order(customer.token, gone, 1).json()
+    assert api.delete_beer(admin_token, gone).status_code == 204
+    return customer, kept, gone, before
 
 
 def test_an_open_order_shows_the_price_from_when_the_beer_was_added(
     api: ShopApi, admin_token: str
 ) -> None:
-    sku = api.new_beer(admin_token, price="1.50")
-    customer = api.new_customer()
-    api.add_to_order(customer.token, sku, 2)
+    customer, sku, _ = an_order_of(api, admin_token, 2, price="1.50")
 
     assert api.replace_beer(admin_token, sku, price="2.25").status_code == 200
 
@@ -28,9 +64,7 @@ def test_an_open_order_shows_the_price_from_when_the_beer_was_added(
 def test_checkout_pays_the_price_the_order_shows_under_the_catalogues_current_name(
     api: ShopApi, admin_token: str
 ) -> None:
-    sku = api.new_beer(admin_token, price="1.50", name="Old name")
-    customer = api.new_customer()
-    api.add_to_order(customer.token, sku, 2)
+    customer, sku, _ = an_order_of(api, admin_token, 2, price="1.50", name="Old name")
     assert api.replace_beer(admin_token, sku, name="New name", price="1.50").status_code == 200
 
     response = api.checkout(customer.token)
@@ -46,11 +80,8 @@ def test_checkout_pays_the_price_the_order_shows_under_the_catalogues_current_na
 def test_a_price_changed_between_add_and_checkout_is_409_and_the_order_shows_the_new_one(
     api: ShopApi, admin_token: str
 ) -> None:
-    sku = api.new_beer(admin_token, price="1.19", name="Бургаско")
-    customer = api.new_customer()
-    added = api.add_to_order(customer.token, sku, 4).json()
+    customer, sku, added = a_repriced_order(api, admin_token, name="Бургаско")
     assert added["total"] == "4.76"
-    assert api.replace_beer(admin_token, sku, name="Бургаско", price="1.25").status_code == 200
 
     response = api.checkout(customer.token)
 
@@ -74,10 +105,7 @@ def test_a_price_changed_between_add_and_checkout_is_409_and_the_order_shows_the
 
 
 def test_a_price_changed_again_after_the_409_is_another_409(api: ShopApi, admin_token: str) -> None:
-    sku = api.new_beer(admin_token, price="1.19")
-    customer = api.new_customer()
-    api.add_to_order(customer.token, sku, 4)
-    api.replace_beer(admin_token, sku, price="1.25")
+    customer, sku, _ = a_repriced_order(api, admin_token)
     assert_problem(api.checkout(customer.token), 409)
     api.replace_beer(admin_token, sku, price="1.30")
 
@@ -93,10 +121,7 @@ def test_a_price_changed_again_after_the_409_is_another_409(api: ShopApi, admin_
 def test_the_409_is_kept_for_its_idempotency_key_and_a_new_key_pays(
     api: ShopApi, admin_token: str
 ) -> None:
-    sku = api.new_beer(admin_token, price="1.19")
-    customer = api.new_customer()
-    api.add_to_order(customer.token, sku, 4)
-    api.replace_beer(admin_token, sku, price="1.25")
+    customer, _, _ = a_repriced_order(api, admin_token)
     first = api.checkout(customer.token, key=unique("pay"))
     retried = api.checkout(customer.token, key=first.request.headers["Idempotency-Key"])
 
@@ -114,12 +139,8 @@ def test_the_409_is_kept_for_its_idempotency_key_and_a_new_key_pays(
 def test_a_beer_that_left_the_catalogue_wins_over_a_changed_price_and_nothing_is_repriced(
     api: ShopApi, admin_token: str
 ) -> None:
-    changed, gone = api.new_beer(admin_token, price="1.19"), api.new_beer(admin_token)
-    customer = api.new_customer()
-    api.add_to_order(customer.token, changed, 1)
-    before = api.add_to_order(customer.token, gone, 1).json()
-    api.replace_beer(admin_token, changed, price="1.25")
-    api.delete_beer(admin_token, gone)
+    customer, changed, gone, before = an_order_whose_beer_left(api, admin_token, "1.19")
+    assert api.replace_beer(admin_token, changed, price="1.25").status_code == 200
 
     problem = assert_problem(api.checkout(customer.token), 409)
 
@@ -129,9 +150,7 @@ def test_a_beer_that_left_the_catalogue_wins_over_a_changed_price_and_nothing_is
 
 
 def test_a_closed_order_keeps_the_prices_that_were_paid(api: ShopApi, admin_token: str) -> None:
-    sku = api.new_beer(admin_token, price="1.50")
-    customer = api.new_customer()
-    api.add_to_order(customer.token, sku, 2)
+    customer, sku, _ = an_order_of(api, admin_token, 2, price="1.50")
     paid = api.checkout(customer.token).json()
 
     assert api.replace_beer(admin_token, sku, price="9.99").status_code == 200
@@ -159,11 +178,7 @@ def test_checking_out_an_empty_order_is_409(api: ShopApi, admin_token: str, empt
 def test_checking_out_a_beer_that_left_the_catalogue_is_409_naming_it(
     api: ShopApi, admin_token: str
 ) -> None:
-    kept, gone = api.new_beer(admin_token), api.new_beer(admin_token)
-    customer = api.new_customer()
-    api.add_to_order(customer.token, kept, 1)
-    api.add_to_order(customer.token, gone, 1)
-    assert api.delete_beer(admin_token, gone).status_code == 204
+    customer, kept, gone, _ = an_order_whose_beer_left(api, admin_token)
 
     response = api.checkout(customer.token)
 
@@ -176,10 +191,8 @@ def test_checking_out_a_beer_that_left_the_catalogue_is_409_naming_it(
 def test_an_order_whose_beer_left_the_catalogue_stays_open_after_checkout_fails(
     api: ShopApi, admin_token: str
 ) -> None:
-    gone = api.new_beer(admin_token, price="4.00")
-    customer = api.new_customer()
-    before = api.add_to_order(customer.token, gone, 3).json()
-    api.delete_beer(admin_token, gone)
+    customer, gone, before = an_order_of(api, admin_token, 3, price="4.00")
+    assert api.delete_beer(admin_token, gone).status_code == 204
 
     api.checkout(customer.token)
 
@@ -193,11 +206,7 @@ def test_an_order_whose_beer_left_the_catalogue_stays_open_after_checkout_fails(
 def test_checkout_succeeds_once_the_beer_that_left_is_removed(
     api: ShopApi, admin_token: str
 ) -> None:
-    kept, gone = api.new_beer(admin_token), api.new_beer(admin_token)
-    customer = api.new_customer()
-    api.add_to_order(customer.token, kept, 1)
-    api.add_to_order(customer.token, gone, 1)
-    api.delete_beer(admin_token, gone)
+    customer, kept, gone, _ = an_order_whose_beer_left(api, admin_token)
     assert api.checkout(customer.token).status_code == 409
 
     api.remove_from_order(customer.token, gone)

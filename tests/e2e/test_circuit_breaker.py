@@ -11,6 +11,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 import requests
@@ -30,55 +32,83 @@ READ_TIMEOUT = 2.0
 BREAKER_SECONDS = 2.0
 
 
-def timed(call: object) -> tuple[requests.Response, float]:
+def timed(call: Callable[[], requests.Response]) -> tuple[requests.Response, float]:
     started = time.monotonic()
-    response = call()  # type: ignore[operator]
+    response = call()
     return response, time.monotonic() - started
 
 
+@dataclass(frozen=True)
+class Neighbours:
+    """An orders asking a users of its own, and a customer of that users."""
+
+    users: Service
+    orders: Service
+    api: ShopApi
+    token: str
+
+    def current_order(self) -> requests.Response:
+        """The customer's open order, which orders answers only once users has."""
+        return self.api.current_order(self.token)
+
+    def health(self) -> tuple[requests.Response, float]:
+        """orders' /health, and how long it took."""
+        return timed(lambda: requests.get(f"{self.orders.url}/health", timeout=TIMEOUT))
+
+
+StartNeighbours = Callable[..., Neighbours]
+
+
 @pytest.fixture
-def users_and_orders(start_service: StartService) -> Iterator[tuple[Service, Service]]:
-    users = start_service("users", workers=1)
-    orders = start_service(
-        "orders",
-        workers=1,  # the breaker is per worker process: one, to count its calls
-        USERS_URL=users.url,
+def start_neighbours(start_service: StartService) -> StartNeighbours:
+    """Start a users, and an orders of one worker asking it with these settings
+    (the breaker is per worker process: one, to count its calls)."""
+
+    def start(**orders_settings: str | int | float) -> Neighbours:
+        users = start_service("users", workers=1)
+        orders = start_service("orders", workers=1, USERS_URL=users.url, **orders_settings)
+        api = ShopApi(users.url, "http://unused", orders.url)
+        return Neighbours(users, orders, api, api.new_customer().token)
+
+    return start
+
+
+@contextmanager
+def frozen(service: Service) -> Iterator[None]:
+    """The service's processes stopped (SIGSTOP) for the block, as a frozen
+    machine would be; going on again after it, whatever happens."""
+    pids = {service.process.pid, *descendants(service.process.pid)}
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_the_breaker_opens_on_a_frozen_neighbour_and_closes_when_it_thaws(
+    start_neighbours: StartNeighbours,
+) -> None:
+    neighbours = start_neighbours(
         UPSTREAM_READ_TIMEOUT=READ_TIMEOUT,
         UPSTREAM_BREAKER_FAILURES=2,
         UPSTREAM_BREAKER_SECONDS=BREAKER_SECONDS,
     )
-    frozen = {users.process.pid, *descendants(users.process.pid)}
-    yield users, orders
-    for pid in frozen:  # never leave it frozen
-        os.kill(pid, signal.SIGCONT)
-
-
-def freeze(service: Service, stop: bool) -> None:
-    for pid in {service.process.pid, *descendants(service.process.pid)}:
-        os.kill(pid, signal.SIGSTOP if stop else signal.SIGCONT)
-
-
-def test_the_breaker_opens_on_a_frozen_neighbour_and_closes_when_it_thaws(
-    users_and_orders: tuple[Service, Service],
-) -> None:
-    users, orders = users_and_orders
-    api = ShopApi(users.url, "http://unused", orders.url)
-    token = api.new_customer().token
-    current = lambda: api.current_order(token)  # noqa: E731
+    current, orders = neighbours.current_order, neighbours.orders
     assert current().status_code == 200
 
-    freeze(users, stop=True)
-    waiting = threading.Thread(target=current)  # a request waiting on users meanwhile
-    waiting.start()
-    time.sleep(READ_TIMEOUT / 10)  # (it has reached orders)
-    health, health_seconds = timed(lambda: requests.get(f"{orders.url}/health", timeout=TIMEOUT))
-    health_beside_it = waiting.is_alive()
-    timed_out = [timed(current) for _ in range(2)]
-    calls_before = upstream_outcomes(orders)
-    refused, refused_seconds = timed(current)
-    calls_after = upstream_outcomes(orders)
-    waiting.join()
-    freeze(users, stop=False)
+    with frozen(neighbours.users):
+        waiting = threading.Thread(target=current)  # a request waiting on users meanwhile
+        waiting.start()
+        time.sleep(READ_TIMEOUT / 10)  # (it has reached orders)
+        health, health_seconds = neighbours.health()
+        health_beside_it = waiting.is_alive()
+        timed_out = [timed(current) for _ in range(2)]
+        calls_before = upstream_outcomes(orders)
+        refused, refused_seconds = timed(current)
+        calls_after = upstream_outcomes(orders)
+        waiting.join()
     poll_until_answered(current, within=30)  # a trial call, once the pause is over
 
     assert health.status_code == 200 and health_beside_it
@@ -94,30 +124,16 @@ def test_the_breaker_opens_on_a_frozen_neighbour_and_closes_when_it_thaws(
 
 
 def test_health_answers_at_once_while_many_requests_wait_on_a_frozen_neighbour(
-    start_service: StartService,
+    start_neighbours: StartNeighbours,
 ) -> None:
-    users = start_service("users", workers=1)
-    orders = start_service(
-        "orders",
-        workers=1,
-        USERS_URL=users.url,
-        UPSTREAM_READ_TIMEOUT=3.0,
-        UPSTREAM_BREAKER_FAILURES=1000,
-    )
-    api = ShopApi(users.url, "http://unused", orders.url)
-    token = api.new_customer().token
-    freeze(users, stop=True)
-    try:
-        waiting = [threading.Thread(target=api.current_order, args=(token,)) for _ in range(20)]
+    neighbours = start_neighbours(UPSTREAM_READ_TIMEOUT=3.0, UPSTREAM_BREAKER_FAILURES=1000)
+    with frozen(neighbours.users):
+        waiting = [threading.Thread(target=neighbours.current_order) for _ in range(20)]
         for thread in waiting:  # one by one, as requests come on a quiet day
             thread.start()
             time.sleep(0.05)
-        health, health_seconds = timed(
-            lambda: requests.get(f"{orders.url}/health", timeout=TIMEOUT)
-        )
+        health, health_seconds = neighbours.health()
         still_waiting = sum(thread.is_alive() for thread in waiting)
-    finally:
-        freeze(users, stop=False)
     for thread in waiting:
         thread.join()
 
@@ -141,27 +157,18 @@ def poll_until_answered(call: Callable[[], requests.Response], within: float) ->
 
 
 def test_after_a_neighbours_blip_calls_go_through_again_within_about_a_second(
-    start_service: StartService,
+    start_neighbours: StartNeighbours,
 ) -> None:
-    users = start_service("users", workers=1)
-    orders = start_service(
-        "orders",
-        workers=1,
-        USERS_URL=users.url,
+    neighbours = start_neighbours(
         UPSTREAM_READ_TIMEOUT=READ_TIMEOUT,
         UPSTREAM_BREAKER_FAILURES=2,
         UPSTREAM_BREAKER_SECONDS=30,  # the longest pause; the first is a second
     )
-    api = ShopApi(users.url, "http://unused", orders.url)
-    token = api.new_customer().token
-    current = lambda: api.current_order(token)  # noqa: E731
+    current = neighbours.current_order
 
-    freeze(users, stop=True)
-    try:
+    with frozen(neighbours.users):  # a blip: users is back at once after it
         timed_out = [current() for _ in range(2)]  # the breaker opens
         opened = time.monotonic()
-    finally:
-        freeze(users, stop=False)  # a blip: users is back at once
     refusals = poll_until_answered(current, within=30)
     recovered = time.monotonic() - opened
 
@@ -223,30 +230,21 @@ def upstream_outcomes(orders: Service) -> dict[str, float]:
 
 
 def test_a_read_timeout_on_a_kept_alive_connection_is_answered_once_not_retried(
-    start_service: StartService,
+    start_neighbours: StartNeighbours,
 ) -> None:
     connect, read = 0.5, 2.0
-    users = start_service("users", workers=1)
-    orders = start_service(
-        "orders",
-        workers=1,
-        USERS_URL=users.url,
+    neighbours = start_neighbours(
         UPSTREAM_CONNECT_TIMEOUT=connect,
         UPSTREAM_READ_TIMEOUT=read,
         UPSTREAM_BREAKER_FAILURES=1000,
     )
-    api = ShopApi(users.url, "http://unused", orders.url)
-    token = api.new_customer().token
     for _ in range(3):  # orders' connection to users is kept alive now
-        assert api.current_order(token).status_code == 200
-    before = upstream_outcomes(orders)
+        assert neighbours.current_order().status_code == 200
+    before = upstream_outcomes(neighbours.orders)
 
-    freeze(users, stop=True)
-    try:
-        response, seconds = timed(lambda: api.current_order(token))
-    finally:
-        freeze(users, stop=False)
-    after = upstream_outcomes(orders)
+    with frozen(neighbours.users):
+        response, seconds = timed(neighbours.current_order)
+    after = upstream_outcomes(neighbours.orders)
 
     assert "no answer in time" in assert_problem(response, 503)["detail"]
     # One attempt, ended by the timeout; a retry would add an "error" attempt first.

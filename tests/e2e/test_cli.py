@@ -25,6 +25,9 @@ from .services import ROOT, launch, service_environment, shell_environment
 pytestmark = pytest.mark.e2e
 
 SECRET = "s3cret-pw"
+# `inv users create-admin` for a user boss2, without and with an email.
+CREATE_BOSS = ("users", "create-admin", "--username", "boss2")
+CREATE_BOSS_WITH_EMAIL = (*CREATE_BOSS, "--email", "boss2@example.com")
 # A log line, as every command and service writes them: it starts with the time.
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
@@ -65,6 +68,12 @@ def said(completed: subprocess.CompletedProcess[str]) -> str:
 
 def log_lines(completed: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in completed.stderr.splitlines() if LOG_LINE.match(line)]
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    """A SQLite database of the test's own, not there yet."""
+    return f"sqlite:///{tmp_path}/shop.db"
 
 
 @pytest.fixture
@@ -163,15 +172,13 @@ def test_a_database_url_the_shop_cannot_use_is_one_line_naming_the_drivers(url: 
     assert SECRET not in line
 
 
-def test_a_setting_that_will_not_read_is_one_line_before_anything_starts(
-    tmp_path: Path,
-) -> None:
+def test_a_setting_that_will_not_read_is_one_line_before_anything_starts(database: str) -> None:
     failed = inv(
         "users",
         "serve",
         "--port",
         str(free_port()),
-        DATABASE_URL=f"sqlite:///{tmp_path}/users.db",
+        DATABASE_URL=database,
         LOGIN_MAX_FAILURES="ten",
     )
 
@@ -201,10 +208,8 @@ def test_at_log_level_debug_the_traceback_is_shown_too() -> None:
     assert "is not a database URL" in failed.stderr
 
 
-def test_serving_on_a_busy_port_is_one_line_naming_it(busy_port: int, tmp_path: Path) -> None:
-    failed = inv(
-        "users", "serve", "--port", str(busy_port), DATABASE_URL=f"sqlite:///{tmp_path}/users.db"
-    )
+def test_serving_on_a_busy_port_is_one_line_naming_it(busy_port: int, database: str) -> None:
+    failed = inv("users", "serve", "--port", str(busy_port), DATABASE_URL=database)
 
     assert failed.returncode == 1
     assert one_line(failed) == (
@@ -264,14 +269,11 @@ def test_an_unknown_log_level_is_one_line_naming_the_levels() -> None:
     )
 
 
-def test_a_neighbours_url_that_is_no_url_is_refused_before_serving(tmp_path: Path) -> None:
+def test_a_neighbours_url_that_is_no_url_is_refused_before_serving(
+    database: str, tmp_path: Path
+) -> None:
     refused = inv(
-        "beers",
-        "serve",
-        "--port",
-        str(free_port()),
-        DATABASE_URL=f"sqlite:///{tmp_path}/beers.db",
-        USERS_URL="not-a-url",
+        "beers", "serve", "--port", str(free_port()), DATABASE_URL=database, USERS_URL="not-a-url"
     )
 
     assert refused.returncode == 1
@@ -330,11 +332,9 @@ def test_inv_list_shows_every_task_on_one_line_in_a_whole_sentence() -> None:
 
 
 def test_create_admin_without_an_email_for_a_new_user_asks_for_no_password(
-    tmp_path: Path,
+    database: str,
 ) -> None:
-    refused = inv(
-        "users", "create-admin", "--username", "boss2", DATABASE_URL=f"sqlite:///{tmp_path}/u.db"
-    )
+    refused = inv(*CREATE_BOSS, DATABASE_URL=database)
 
     assert refused.returncode == 2
     assert said(refused) == (
@@ -343,13 +343,8 @@ def test_create_admin_without_an_email_for_a_new_user_asks_for_no_password(
     assert "Traceback" not in refused.stderr
 
 
-def test_create_admin_checks_the_email_before_it_wants_a_password(tmp_path: Path) -> None:
-    refused = inv(
-        "users",
-        "create-admin",
-        *("--username", "boss2", "--email", "not-an-email"),
-        DATABASE_URL=f"sqlite:///{tmp_path}/u.db",
-    )
+def test_create_admin_checks_the_email_before_it_wants_a_password(database: str) -> None:
+    refused = inv(*CREATE_BOSS, "--email", "not-an-email", DATABASE_URL=database)
 
     assert refused.returncode == 2
     line = said(refused)
@@ -358,14 +353,9 @@ def test_create_admin_checks_the_email_before_it_wants_a_password(tmp_path: Path
 
 
 def test_create_admin_with_no_password_and_no_terminal_says_where_to_give_one(
-    tmp_path: Path,
+    database: str,
 ) -> None:
-    refused = inv(
-        "users",
-        "create-admin",
-        *("--username", "boss2", "--email", "boss2@example.com"),
-        DATABASE_URL=f"sqlite:///{tmp_path}/u.db",
-    )
+    refused = inv(*CREATE_BOSS_WITH_EMAIL, DATABASE_URL=database)
 
     assert refused.returncode == 2
     assert said(refused) == (
@@ -375,13 +365,12 @@ def test_create_admin_with_no_password_and_no_terminal_says_where_to_give_one(
 
 
 def test_create_admin_takes_the_password_from_the_environment_and_checks_it(
-    tmp_path: Path,
+    database: str,
 ) -> None:
-    database = f"sqlite:///{tmp_path}/u.db"
-    admin = ("users", "create-admin", "--username", "boss2", "--email", "boss2@example.com")
-
-    refused = inv(*admin, DATABASE_URL=database, SHOP_ADMIN_PASSWORD="short")
-    created = inv(*admin, DATABASE_URL=database, SHOP_ADMIN_PASSWORD="a long secret")
+    refused = inv(*CREATE_BOSS_WITH_EMAIL, DATABASE_URL=database, SHOP_ADMIN_PASSWORD="short")
+    created = inv(
+        *CREATE_BOSS_WITH_EMAIL, DATABASE_URL=database, SHOP_ADMIN_PASSWORD="a long secret"
+    )
 
     assert refused.returncode == 2
     assert "'password'" in said(refused)
@@ -390,15 +379,16 @@ def test_create_admin_takes_the_password_from_the_environment_and_checks_it(
 
 
 class Terminal:
-    """A command run in a terminal of its own (a pseudo-terminal it controls), as
-    an operator types into it."""
+    """`inv ARGS` run in a terminal of its own (a pseudo-terminal it controls), as
+    an operator types into it, in an environment of only these settings. As a
+    context manager it ends the command on the way out, keeping its exit status."""
 
-    def __init__(self, args: tuple[str, ...], env: dict[str, str]) -> None:
+    def __init__(self, args: tuple[str, ...], **settings: str) -> None:
         self.master, replica = os.openpty()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "invoke", *args],
             cwd=ROOT,
-            env=env,
+            env=operator_environment(**settings),
             stdin=replica,
             stdout=replica,
             stderr=replica,
@@ -407,6 +397,13 @@ class Terminal:
         )
         os.close(replica)
         self.seen = ""
+        self.returncode: int | None = None
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.returncode = self.close()
 
     def wait_for(self, text: str, seconds: float = 60) -> bool:
         """Whether the command wrote text within so many seconds."""
@@ -421,6 +418,13 @@ class Terminal:
 
     def type(self, line: str) -> None:
         os.write(self.master, f"{line}\n".encode())
+
+    def give_the_password_twice(self, password: str, again: str) -> None:
+        """Answer create-admin's two questions for the password."""
+        assert self.wait_for("Password: "), self.seen
+        self.type(password)
+        assert self.wait_for("Password again: "), self.seen
+        self.type(again)
 
     def close(self) -> int:
         """The command's exit status, once it has ended (killed if it still waits)."""
@@ -445,53 +449,31 @@ class Terminal:
             self.seen += chunk.decode(errors="replace")
 
 
-def test_create_admin_in_a_terminal_asks_for_the_password_twice_unseen(tmp_path: Path) -> None:
-    env = operator_environment(DATABASE_URL=f"sqlite:///{tmp_path}/u.db")
-    terminal = Terminal(
-        ("users", "create-admin", "--username", "boss2", "--email", "boss2@example.com"), env
-    )
-    try:
-        assert terminal.wait_for("Password: "), terminal.seen
-        terminal.type("a long secret")
-        assert terminal.wait_for("Password again: "), terminal.seen
-        terminal.type("a long secret")
+def test_create_admin_in_a_terminal_asks_for_the_password_twice_unseen(database: str) -> None:
+    with Terminal(CREATE_BOSS_WITH_EMAIL, DATABASE_URL=database) as terminal:
+        terminal.give_the_password_twice("a long secret", "a long secret")
         assert terminal.wait_for("Created administrator boss2 (id 1)"), terminal.seen
-    finally:
-        code = terminal.close()
 
-    assert code == 0
+    assert terminal.returncode == 0
     assert "a long secret" not in terminal.seen
 
 
-def test_create_admin_in_a_terminal_refuses_two_passwords_that_differ(tmp_path: Path) -> None:
-    env = operator_environment(DATABASE_URL=f"sqlite:///{tmp_path}/u.db")
-    terminal = Terminal(
-        ("users", "create-admin", "--username", "boss2", "--email", "boss2@example.com"), env
-    )
-    try:
-        assert terminal.wait_for("Password: "), terminal.seen
-        terminal.type("a long secret")
-        assert terminal.wait_for("Password again: "), terminal.seen
-        terminal.type("a long secreT")
-    finally:
-        code = terminal.close()
+def test_create_admin_in_a_terminal_refuses_two_passwords_that_differ(database: str) -> None:
+    with Terminal(CREATE_BOSS_WITH_EMAIL, DATABASE_URL=database) as terminal:
+        terminal.give_the_password_twice("a long secret", "a long secreT")
 
-    assert code == 2
+    assert terminal.returncode == 2
     assert "the two passwords differ; nothing was changed" in terminal.seen
     assert "Created" not in terminal.seen
 
 
 def test_create_admin_in_a_terminal_says_the_email_is_missing_before_asking(
-    tmp_path: Path,
+    database: str,
 ) -> None:
-    env = operator_environment(DATABASE_URL=f"sqlite:///{tmp_path}/u.db")
-    terminal = Terminal(("users", "create-admin", "--username", "boss2"), env)
-    try:
+    with Terminal(CREATE_BOSS, DATABASE_URL=database) as terminal:
         assert terminal.wait_for("to create one, give --email"), terminal.seen
-    finally:
-        code = terminal.close()
 
-    assert code == 2
+    assert terminal.returncode == 2
     assert "Password" not in terminal.seen
 
 
@@ -518,8 +500,7 @@ def revision_names(service: str) -> list[str]:
     return sorted(path.stem for path in (ROOT / service / "migrations").glob("[0-9]*_*.py"))
 
 
-def test_setup_and_migrate_name_the_revision_and_the_steps_taken(tmp_path: Path) -> None:
-    database = f"sqlite:///{tmp_path}/users.db"
+def test_setup_and_migrate_name_the_revision_and_the_steps_taken(database: str) -> None:
     names = revision_names("users")
     ids = [name[:4] for name in names]
 
@@ -543,9 +524,9 @@ def test_setup_and_migrate_name_the_revision_and_the_steps_taken(tmp_path: Path)
 
 
 def test_migrating_to_a_revision_there_is_not_is_one_line_naming_those_there_are(
-    tmp_path: Path,
+    database: str,
 ) -> None:
-    refused = inv("beers", "migrate", "--to", "0999", DATABASE_URL=f"sqlite:///{tmp_path}/b.db")
+    refused = inv("beers", "migrate", "--to", "0999", DATABASE_URL=database)
 
     assert refused.returncode == 1
     line = one_line(refused)
