@@ -7,9 +7,9 @@ from typing import Any
 
 from apiflask import APIFlask
 
-from servicekit.app import create_service_app, upstream_client
+from servicekit.app import create_service_app
 from servicekit.config import UpstreamConfig
-from servicekit.upstream import HttpUsersClient, UsersClient
+from servicekit.upstream import UsersClient
 
 from .models import db
 
@@ -29,9 +29,7 @@ def create_app(
         config=Config,
         db=db,
         test_config=test_config,
-    )
-    app.extensions["users_client"] = users_client or upstream_client(
-        app, HttpUsersClient, "USERS_URL"
+        users_client=users_client,
     )
     from .views import bp
 

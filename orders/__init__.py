@@ -9,7 +9,7 @@ from apiflask import APIFlask
 
 from servicekit.app import create_service_app, upstream_client
 from servicekit.config import Setting, UpstreamConfig
-from servicekit.upstream import HttpUsersClient, UsersClient
+from servicekit.upstream import UsersClient
 
 from .beers_client import BeersClient, HttpBeersClient
 from .metrics import OrdersMetrics
@@ -39,9 +39,7 @@ def create_app(
         config=Config,
         db=db,
         test_config=test_config,
-    )
-    app.extensions["users_client"] = users_client or upstream_client(
-        app, HttpUsersClient, "USERS_URL"
+        users_client=users_client,
     )
     app.extensions["beers_client"] = beers_client or upstream_client(
         app, HttpBeersClient, "BEERS_URL"

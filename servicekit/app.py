@@ -13,7 +13,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import URL
 
 from .apidocs import SPEC_PATH, configure_api_docs
-from .config import BaseConfig, load_config
+from .config import BaseConfig, UpstreamConfig, load_config
 from .cors import allow_browsers
 from .db import (
     database_answers,
@@ -32,7 +32,7 @@ from .observability import install_request_tracking
 from .output import OrjsonProvider
 from .problem_json import register_error_handlers, render_problem
 from .tracing import install_tracing
-from .upstream import CircuitBreaker, ServiceClient, Timeouts
+from .upstream import CircuitBreaker, HttpUsersClient, ServiceClient, Timeouts, UsersClient
 
 VERSION = "1.0.0"
 log = logging.getLogger(__name__)
@@ -48,8 +48,10 @@ def create_service_app(
     config: type[BaseConfig],
     db: SQLAlchemy,
     test_config: Mapping[str, Any] | None,
+    users_client: UsersClient | None = None,
 ) -> APIFlask:
-    """An APIFlask app with config, database, errors, request ids, metrics, health and docs."""
+    """An APIFlask app with config, database, errors, request ids, metrics, health and
+    docs; a service that calls others gets `users_client` (by default over HTTP)."""
     app = APIFlask(
         import_name,
         title=f"shop: {service}",
@@ -86,6 +88,10 @@ def create_service_app(
     app.teardown_appcontext(lambda error: end_session(db.session, unavailable))
     app.register_blueprint(health_blueprint(lambda: database_answers(db.engine)))
     app.wsgi_app = CollectionsWithoutSlash(app)  # type: ignore[method-assign]
+    if issubclass(config, UpstreamConfig):  # each asks users about tokens (servicekit.auth)
+        app.extensions["users_client"] = users_client or upstream_client(
+            app, HttpUsersClient, "USERS_URL"
+        )
     return app
 
 
