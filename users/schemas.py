@@ -71,6 +71,28 @@ NEW_PASSWORD_RULES = (
 )
 # A password to check: any length a client may send, within reason.
 PASSWORD_TO_CHECK = validate.Length(max=1024)
+PASSWORD_EXAMPLE = "correct horse battery staple"
+
+
+def new_password_field(example: str = PASSWORD_EXAMPLE) -> fields.String:
+    """A password to set, held to NEW_PASSWORD_RULES; never written out."""
+    return fields.String(
+        required=True,
+        load_only=True,
+        validate=NEW_PASSWORD,
+        metadata={"description": NEW_PASSWORD_RULES, "example": example},
+    )
+
+
+def password_to_check_field(description: str | None = None) -> fields.String:
+    """A password to check against the one stored; never written out."""
+    described = {"description": description} if description else {}
+    return fields.String(
+        required=True,
+        load_only=True,
+        validate=PASSWORD_TO_CHECK,
+        metadata={**described, "example": PASSWORD_EXAMPLE},
+    )
 
 
 class RegisterIn(BaseSchema):
@@ -84,12 +106,7 @@ class RegisterIn(BaseSchema):
             "example": "ivan@example.com",
         },
     )
-    password = fields.String(
-        required=True,
-        load_only=True,
-        validate=NEW_PASSWORD,
-        metadata={"description": NEW_PASSWORD_RULES, "example": "correct horse battery staple"},
-    )
+    password = new_password_field()
     first_name = fields.String(
         load_default=None, allow_none=True, validate=NAME, metadata={"example": "Иван"}
     )
@@ -138,12 +155,7 @@ class LoginIn(BaseSchema):
         validate=[validate.Length(min=1, max=255), FoldedFits(LOGIN_KEY_LENGTH)],
         metadata={"example": "ivan"},
     )
-    password = fields.String(
-        required=True,
-        load_only=True,
-        validate=PASSWORD_TO_CHECK,
-        metadata={"example": "correct horse battery staple"},
-    )
+    password = password_to_check_field()
 
 
 class TokenOut(BaseSchema):
@@ -215,32 +227,15 @@ class UserPatch(BaseSchema):
 
 
 class PasswordChangeIn(BaseSchema):
-    current_password = fields.String(
-        required=True,
-        load_only=True,
-        validate=PASSWORD_TO_CHECK,
-        metadata={
-            "description": "The password now; a wrong one counts as a failed login.",
-            "example": "correct horse battery staple",
-        },
+    current_password = password_to_check_field(
+        "The password now; a wrong one counts as a failed login."
     )
-    new_password = fields.String(
-        required=True,
-        load_only=True,
-        validate=NEW_PASSWORD,
-        metadata={"description": NEW_PASSWORD_RULES, "example": "a new and longer passphrase"},
-    )
+    new_password = new_password_field("a new and longer passphrase")
 
 
 class AccountDeletionIn(BaseSchema):
-    password = fields.String(
-        required=True,
-        load_only=True,
-        validate=PASSWORD_TO_CHECK,
-        metadata={
-            "description": "The password, to be sure; a wrong one counts as a failed login.",
-            "example": "correct horse battery staple",
-        },
+    password = password_to_check_field(
+        "The password, to be sure; a wrong one counts as a failed login."
     )
 
 
