@@ -34,6 +34,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def workers_of(server: int) -> list[int]:
+    children = Path(f"/proc/{server}/task/{server}/children").read_text()
+    return [int(pid) for pid in children.split()]
+
+
 def login_body(size: int) -> bytes:
     return b'{"username": "' + b"u" * (size - 16) + b'"}'
 
@@ -95,7 +100,7 @@ def main(rounds: int = 5, count: int = 200) -> None:
         )
         try:
             wait_until_ready(f"http://127.0.0.1:{port}/ready", server)
-            (worker,) = children(server.pid)
+            (worker,) = workers_of(server.pid)
             cpu_a_request(worker, port, [body], count)  # warmed up
             for _ in range(rounds):
                 whole = cpu_a_request(worker, port, [body], count)
@@ -111,21 +116,6 @@ def main(rounds: int = 5, count: int = 200) -> None:
         finally:
             server.terminate()
             server.wait(30)
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is pid (a server's workers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 if __name__ == "__main__":
