@@ -56,7 +56,7 @@ class BearerTokenAuth(HTTPTokenAuth):
         )
         self.only_admins = only_admins
         self.verify_token(find_user)
-        self.get_user_roles(roles_of)
+        self.get_user_roles(lambda user: [ADMIN] if user.is_admin else [])
         self.error_processor(self.refuse)
 
     def get_auth(self) -> Authorization | None:
@@ -73,10 +73,6 @@ class BearerTokenAuth(HTTPTokenAuth):
         if error.status_code == Forbidden.status:
             raise Forbidden(self.only_admins)
         raise Unauthorized() if bearer_token() is None else Unauthorized(TOKEN_NOT_VALID)
-
-
-def roles_of(user: Any) -> list[str]:
-    return [ADMIN] if user.is_admin else []
 
 
 def users_client() -> UsersClient:

@@ -188,15 +188,10 @@ def environment_values(config: type[BaseConfig]) -> dict[str, Any]:
             try:
                 values[setting.name] = setting.parse(raw)
             except ValueError as error:
-                raise BadSetting(
-                    f"{setting.name}={raw!r} will not do: {error}{_default_of(setting)}"
-                ) from None
+                default = setting.default
+                says = "" if default in (None, ()) else f"; the default is {default}"
+                raise BadSetting(f"{setting.name}={raw!r} will not do: {error}{says}") from None
     return values
-
-
-def _default_of(setting: Setting[Any]) -> str:
-    """The setting's default, for a refusal to end with; nothing when it has none."""
-    return "" if setting.default in (None, ()) else f"; the default is {setting.default}"
 
 
 def log_settings() -> tuple[str, str]:

@@ -78,7 +78,8 @@ def _finish_cors_answer(response: Response) -> Response:
     # Flask's own answer to OPTIONS (200, `Allow`: the path's methods); a
     # preflight of a path that is not there stays its 404.
     allowed = response.status_code == 200 and "Allow" in response.headers
-    if allowed and ALLOW_ORIGIN in response.headers and _is_preflight():
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    if allowed and ALLOW_ORIGIN in response.headers and preflight:
         response.status_code = 204
         response.set_data(b"")
         response.headers.pop("Content-Type", None)
@@ -86,7 +87,3 @@ def _finish_cors_answer(response: Response) -> Response:
         response.headers["Access-Control-Allow-Methods"] = response.headers["Allow"]
         response.headers["Access-Control-Allow-Headers"] = ", ".join(ALLOWED_HEADERS)
     return response
-
-
-def _is_preflight() -> bool:
-    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers

@@ -169,13 +169,6 @@ def reachable_at(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::") else host
 
 
-def neighbour_urls(host: str, ports: Mapping[str, int]) -> dict[str, str]:
-    """USERS_URL and the like: where each service finds the others."""
-    return {
-        f"{name.upper()}_URL": f"http://{reachable_at(host)}:{port}" for name, port in ports.items()
-    }
-
-
 def start_servers(
     host: str,
     ports: Mapping[str, int],
@@ -193,15 +186,14 @@ def start_servers(
     with starting_alone():
         check_ports_free(host, ports)
         servers = _start(host, ports, database_urls, workers, env, logs)
-        wait_for(
-            lambda: all(_listening_or_gone(host, ports[n], s) for n, s in servers.items()),
+        wait_for(  # each server listening, or gone
+            lambda: all(
+                server.poll() is not None or not port_is_free(host, ports[name])
+                for name, server in servers.items()
+            ),
             READY_TIMEOUT,
         )
     return servers
-
-
-def _listening_or_gone(host: str, port: int, server: subprocess.Popen[bytes]) -> bool:
-    return server.poll() is not None or not port_is_free(host, port)
 
 
 @contextmanager
@@ -234,7 +226,8 @@ def _start(
     env: Mapping[str, str] | None,
     logs: Path | None,
 ) -> dict[str, subprocess.Popen[bytes]]:
-    neighbours = neighbour_urls(host, ports)
+    # USERS_URL and the like: where each service finds the others.
+    neighbours = {f"{n.upper()}_URL": f"http://{reachable_at(host)}:{p}" for n, p in ports.items()}
     servers = {}
     for name, port in ports.items():
         log_file = (logs / f"{name}.log").open("wb") if logs else None

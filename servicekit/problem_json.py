@@ -77,13 +77,7 @@ def _as_messages(messages: Any) -> list[str]:
 
 
 def render_problem(problem: Problem) -> Response:
-    return problem_response(
-        problem.status,
-        problem.detail,
-        errors=problem.errors,
-        headers=problem.headers,
-        **problem.extra,
-    )
+    return json_response(body_of(problem), problem.status, problem.headers, mimetype=PROBLEM_JSON)
 
 
 def register_error_handlers(app: APIFlask) -> None:
