@@ -104,6 +104,12 @@ WWW_AUTHENTICATE_DOC = {
     "schema": {"type": "string"},
     "example": "Bearer",
 }
+# The header each of these statuses carries, wherever an operation answers it.
+HEADER_OF_STATUS = {
+    "401": ("WWW-Authenticate", WWW_AUTHENTICATE_DOC),
+    "429": ("Retry-After", RETRY_AFTER_DOC),
+    "503": ("Retry-After", RETRY_AFTER_DOC),
+}
 PATH_EXAMPLES = "x-path-examples"  # an operation extension the spec processor spends
 EXAMPLE_NAME_WORDS = 6  # of an example's detail, to name it among others
 BODY_UNREADABLE = UnreadableBody("Not JSON: unexpected end of data.")
@@ -320,22 +326,18 @@ def _document_operation(
         if status.startswith(("4", "5")):
             _problem_json(response)
     if "400" in responses:
-        _add_example(responses["400"], body_of(UNKNOWN_FIELD_EXAMPLE))
+        _add_examples(responses["400"], body_of(UNKNOWN_FIELD_EXAMPLE))
     else:
         responses["400"] = problem_doc(UNKNOWN_FIELD_DOC, UNKNOWN_FIELD_EXAMPLE)
     if takes_body:  # before anything else is looked at
-        _add_example(responses["400"], body_of(BODY_UNREADABLE))
-        _add_example(responses["400"], body_of(JsonSentAsForm()))
+        _add_examples(responses["400"], body_of(BODY_UNREADABLE), body_of(JsonSentAsForm()))
         responses.setdefault("408", body_timeout_doc(body_timeout))
-    if "401" in responses:
-        response_headers = responses["401"].setdefault("headers", {})
-        response_headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE_DOC)
     if "503" in responses:
         _own_database_too(responses["503"], database_down)
     responses.setdefault("default", _any_other_error(database_down, "503" not in responses))
-    for status in ("429", "503"):
+    for status, (header, doc) in HEADER_OF_STATUS.items():
         if status in responses:
-            responses[status].setdefault("headers", {}).setdefault("Retry-After", RETRY_AFTER_DOC)
+            responses[status].setdefault("headers", {}).setdefault(header, doc)
 
 
 def _bodies_as_json_or_forms(operation: dict[str, Any]) -> bool:
@@ -359,16 +361,16 @@ def _problem_json(response: dict[str, Any]) -> None:
         body[PROBLEM_JSON] = {**body.get(PROBLEM_JSON, {}), **body.pop("application/json")}
 
 
-def _add_example(response: dict[str, Any], body: dict[str, Any]) -> None:
+def _add_examples(response: dict[str, Any], *bodies: dict[str, Any]) -> None:
     media_type = response["content"][PROBLEM_JSON]
-    bodies = [media_type.pop("example")] if "example" in media_type else []
-    bodies += [named["value"] for named in media_type.pop("examples", {}).values()]
-    media_type.update(examples_of([*bodies, body]))
+    shown = [media_type.pop("example")] if "example" in media_type else []
+    shown += [named["value"] for named in media_type.pop("examples", {}).values()]
+    media_type.update(examples_of([*shown, *bodies]))
 
 
 def _own_database_too(response: dict[str, Any], database_down: dict[str, Any]) -> None:
     """A 503 for another service: the service's own database may be the one down."""
-    _add_example(response, database_down)
+    _add_examples(response, database_down)
     media_type = response["content"][PROBLEM_JSON]
     service = media_type["schema"]["properties"].get("service")
     if service is not None:
