@@ -20,7 +20,10 @@ from collections.abc import Callable, Iterable
 from queue import SimpleQueue
 from typing import Any
 
+import orjson
 from granian.rsgi import HTTPProtocol, ProtocolClosed, ProtocolError, Scope
+
+from .observability import POLICY
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 WSGIAnswer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
@@ -44,14 +47,27 @@ DRAIN_SIGNAL = signal.SIGUSR1
 # open connections (BACKPRESSURE) bound what they hold together, and an
 # ordinary request is not queued behind a flood of big bodies.
 SMALL_BODY_BYTES = 16 * 1024
-# A body granian cannot read (a broken chunk, say): the client's fault.
-UNREADABLE_BODY: WSGIAnswer = (
-    400,
-    [("Content-Type", "application/problem+json")],
-    b'{"type":"about:blank","title":"Bad Request","status":400,'
-    b'"detail":"The request body could not be read."}\n',
-)
 
+
+def problem_answer(status: int, title: str, detail: str, close: bool = False) -> WSGIAnswer:
+    """A problem+json answer the front gives itself, before the app sees the
+    request, with the headers every answer of the application has."""
+    body = orjson.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+    headers = [
+        ("Content-Type", "application/problem+json"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Content-Security-Policy", POLICY),
+    ]
+    if close:
+        headers.append(("Connection", "close"))
+    return status, headers, body
+
+
+# A body granian cannot read (a broken chunk, say): the client's fault.
+UNREADABLE_BODY = problem_answer(400, "Bad Request", "The request body could not be read.")
 
 # Liveness (servicekit.health) runs on a few threads of its own: requests
 # waiting on the database or on a neighbour may hold every request thread, and
@@ -61,11 +77,8 @@ LIVENESS_THREADS = 4
 
 # How often the worker's memory is read while a chunked body is collected.
 MEMORY_CHECK_SECONDS = 0.02
-BODY_TOO_LARGE: WSGIAnswer = (
-    413,
-    [("Content-Type", "application/problem+json"), ("Connection", "close")],
-    b'{"type":"about:blank","title":"Content Too Large","status":413,'
-    b'"detail":"The request body is larger than the server can hold now."}\n',
+BODY_TOO_LARGE = problem_answer(
+    413, "Content Too Large", "The request body is larger than the server can hold now.", close=True
 )
 
 
@@ -76,12 +89,7 @@ class BodyTooLarge(Exception):
 def body_timeout_answer(seconds: float) -> WSGIAnswer:
     """The 408 for a body not whole in time; the connection closes after it."""
     detail = f"The request body did not arrive whole within {seconds:g} seconds."
-    return (
-        408,
-        [("Content-Type", "application/problem+json"), ("Connection", "close")],
-        b'{"type":"about:blank","title":"Request Timeout","status":408,"detail":"%s"}\n'
-        % detail.encode(),
-    )
+    return problem_answer(408, "Request Timeout", detail, close=True)
 
 
 class BodyBudget:

@@ -161,6 +161,7 @@ def test_a_body_not_whole_in_time_is_408_and_the_connection_closes(
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), answer
     assert b"application/problem+json" in head.lower()
+    assert b"x-content-type-options: nosniff" in head.lower()  # like the app's own answers
     assert b"within 1 seconds" in body
     assert waited >= 0.9
     assert requests.get(f"{users.url}/health", timeout=TIMEOUT).status_code == 200

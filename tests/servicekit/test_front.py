@@ -4,6 +4,7 @@ and a request that finds no idle thread gets a new one."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -12,14 +13,18 @@ import pytest
 
 from servicekit import front as front_module
 from servicekit.front import (
+    BODY_TOO_LARGE,
     DRAIN_BYTES,
     MEMORY_CHECK_SECONDS,
+    UNREADABLE_BODY,
     UNREADABLE_VALUE,
     BodyBudget,
     BodyTooLarge,
     Front,
     MemoryWatch,
     RequestThreads,
+    WSGIAnswer,
+    body_timeout_answer,
     call_wsgi,
     wsgi_environ,
 )
@@ -250,6 +255,16 @@ def test_a_body_not_whole_in_time_is_a_408_problem_that_closes_the_connection() 
     assert b"within 0.05 seconds" in content
     assert body.calls == 1
     assert front.budget.held == 0  # its share of the budget given back
+
+
+@pytest.mark.parametrize(
+    "answer", [UNREADABLE_BODY, BODY_TOO_LARGE, body_timeout_answer(30)], ids=["400", "413", "408"]
+)
+def test_the_fronts_own_answers_carry_the_headers_every_answer_has(answer: WSGIAnswer) -> None:
+    status, headers, content = answer
+    assert ("X-Content-Type-Options", "nosniff") in headers
+    assert ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'") in headers
+    assert json.loads(content)["status"] == status
 
 
 def test_bodies_past_the_budget_wait_their_turn_first_come_first_served() -> None:
