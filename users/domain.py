@@ -1,18 +1,10 @@
-"""Registration, login, tokens, accounts and administrators: the users service's rules.
+"""The users service's rules: registering, logging in, tokens, a user's own
+account, and administrators managing users.
 
-The two reads on hot paths, a login's user and a token's user (which every
-order and every catalogue change asks for), are compiled queries
-(servicekit.db.Query) run on the driver's cursor, outside the ORM session:
-for speed, and so that a login holds no connection while its password waits
-its turn. Everything else (registering, issuing and revoking tokens,
-promoting) goes through the ORM session in a write transaction; the unique
-indexes on the case-folded username and email have the last word on racing
-registrations. Failed logins are counted by the throttling module.
-
-An administrator is never the last to go: whatever would leave none (a
-demotion, a deletion) first locks every administrator's row, in id order, and
-counts them. On PostgreSQL a second such transaction waits for the first and
-then sees what it left; on SQLite writers take turns anyway.
+Database work as the README's Developing map says: the hot reads (a login's
+user, a token's user) are compiled queries, the writes go through the ORM
+session in `write_transaction`. Failed password checks are counted by
+`throttling`.
 """
 
 from __future__ import annotations
@@ -52,38 +44,7 @@ MAX_ID = 2**31 - 1  # no user id is larger (and the databases would refuse one t
 ONLY_ADMINS = "Only administrators may manage users."
 
 
-@dataclass(frozen=True)
-class IssuedToken:
-    token: str
-    token_type: str
-    expires_at: datetime
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@cache
-def stand_in_hash() -> str:
-    """A hash to check wrong passwords against when the username is unknown,
-    so that login takes about as long either way (made once, at start-up)."""
-    return generate_password_hash(secrets.token_urlsafe(16))
-
-
-def is_the_username(password: str, username: str) -> bool:
-    return password.lower() == username.lower()
-
-
-def name_key(name: str) -> str:
-    """What a username or email is compared by: its case does not count."""
-    return name.casefold()
-
-
-def find_user(username: str) -> User | None:
-    """The user with this username, whatever its case, in the session."""
-    return db.session.scalars(
-        select(User).where(User.username_key == name_key(username))
-    ).one_or_none()
+# Passwords.
 
 
 class PasswordsBusy(Problem):
@@ -99,9 +60,9 @@ class PasswordsBusy(Problem):
         )
 
 
-# Hashing a password costs a tenth of a second of CPU on purpose. A worker
-# hashes one at a time, so that a flood of logins or registrations cannot
-# starve its other requests; a request that waited its turn too long is 503.
+# Hashing a password is slow on purpose. A worker hashes one at a time, so
+# that a flood of logins or registrations cannot starve its other requests; a
+# request that waited its turn too long is 503.
 _hashing = threading.Semaphore(1)
 
 
@@ -122,9 +83,44 @@ def password_turn(wait_seconds: float) -> Iterator[None]:
         _hashing.release()
 
 
+@cache
+def stand_in_hash() -> str:
+    """A hash to check wrong passwords against when the username is unknown,
+    so that login takes about as long either way (made once, at start-up)."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def is_the_username(password: str, username: str) -> bool:
+    return password.lower() == username.lower()
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """Where a password check comes from, and what it may cost."""
+
+    address: str
+    limits: throttling.Limits
+    wait_seconds: float
+
+
+# Registering.
+
+
+def name_key(name: str) -> str:
+    """What a username or email is compared by: its case does not count."""
+    return name.casefold()
+
+
+def find_user(username: str) -> User | None:
+    """The user with this username, whatever its case, in the session."""
+    return db.session.scalars(
+        select(User).where(User.username_key == name_key(username))
+    ).one_or_none()
+
+
 def register(fields: dict[str, Any], *, is_admin: bool = False, wait_seconds: float = 1.0) -> User:
     """Create a user; 409 naming each field that is already taken."""
-    # Hashed before the write lock is taken: it takes a tenth of a second.
+    # Hashed before the write transaction: no lock waits for the slow hash.
     with password_turn(wait_seconds):
         password_hash = generate_password_hash(fields["password"])
     try:
@@ -147,16 +143,40 @@ def register(fields: dict[str, Any], *, is_admin: bool = False, wait_seconds: fl
 
 
 def _refuse_taken(username: str, email: str) -> None:
-    taken: dict[str, list[str]] = {}
+    taken = []
     if find_user(username) is not None:
-        taken["username"] = ["Already taken."]
-    email_owner = db.session.scalars(
-        select(User.id).where(User.email_key == name_key(email))
-    ).first()
-    if email_owner is not None:
-        taken["email"] = ["Already taken."]
+        taken.append("username")
+    if _email_is_taken(email):
+        taken.append("email")
     if taken:
-        raise Conflict(f"Already taken: {', '.join(taken)}.", errors=taken)
+        raise _taken(*taken)
+
+
+def _email_is_taken(email: str, *, by_other_than: int | None = None) -> bool:
+    """Whether a user (other than the one with this id) has this email, whatever its case."""
+    owner = select(User.id).where(User.email_key == name_key(email))
+    if by_other_than is not None:
+        owner = owner.where(User.id != by_other_than)
+    return db.session.scalars(owner).first() is not None
+
+
+def _taken(*fields: str) -> Conflict:
+    errors = {field: ["Already taken."] for field in fields}
+    return Conflict(f"Already taken: {', '.join(fields)}.", errors=errors)
+
+
+# Tokens.
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    token_type: str
+    expires_at: datetime
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 LOGIN_OF = Query(
@@ -226,25 +246,7 @@ def revoke(token: str) -> bool:
     return bool(revoked.rowcount)
 
 
-def promote_to_admin(username: str) -> User | None:
-    """Make the user with this username an administrator; None if there is none."""
-    with write_transaction(db.session):
-        user = find_user(username)
-        if user is not None:
-            user.is_admin = True
-    return user
-
-
 # A user's own account.
-
-
-@dataclass(frozen=True)
-class PasswordCheck:
-    """Where a password check comes from, and what it may cost."""
-
-    address: str
-    limits: throttling.Limits
-    wait_seconds: float
 
 
 class WrongPassword(throttling.CountedFailure, ValidationFailed):
@@ -262,7 +264,8 @@ def change_details(user_id: int, fields: dict[str, Any]) -> User:
         with write_transaction(db.session):
             user = _own_row(user_id)
             if "email" in fields:
-                _refuse_someone_elses_email(fields["email"], user_id)
+                if _email_is_taken(fields["email"], by_other_than=user_id):
+                    raise _taken("email")
                 user.email, user.email_key = fields["email"], name_key(fields["email"])
             for name in ("first_name", "last_name"):
                 if name in fields:
@@ -270,18 +273,6 @@ def change_details(user_id: int, fields: dict[str, Any]) -> User:
     except IntegrityError as error:  # the same email, given to two users at once
         raise _taken("email") from error
     return user
-
-
-def _refuse_someone_elses_email(email: str, user_id: int) -> None:
-    owner = db.session.scalars(
-        select(User.id).where(User.email_key == name_key(email), User.id != user_id)
-    ).first()
-    if owner is not None:
-        raise _taken("email")
-
-
-def _taken(field: str) -> Conflict:
-    return Conflict(f"Already taken: {field}.", errors={field: ["Already taken."]})
 
 
 def change_password(user: Any, token: str, current: str, new: str, check: PasswordCheck) -> None:
@@ -308,20 +299,6 @@ def _is_live(digest: str, user_id: int) -> bool:
         )
     ).first()
     return found is not None
-
-
-def last_admin_leaving() -> Conflict:
-    return Conflict(
-        "You are the last administrator: make another one before you go.",
-        errors={"is_admin": ["The last administrator."]},
-    )
-
-
-def no_admin_left() -> Conflict:
-    return Conflict(
-        "No administrator would be left: make another one first.",
-        errors={"is_admin": ["The last administrator."]},
-    )
 
 
 def delete_account(user: Any, password: str, check: PasswordCheck) -> None:
@@ -355,26 +332,31 @@ def _own_row(user_id: int) -> User:
     return user
 
 
-def _locked_user(user_id: int) -> User | None:
-    """The user with this id, read afresh and row locked till the transaction ends."""
-    if not 0 < user_id <= MAX_ID:
-        return None
-    locked = select(User).where(User.id == user_id).with_for_update()
-    return db.session.scalars(locked.execution_options(populate_existing=True)).one_or_none()
+# Administrators. One is never the last to go: whatever would leave none (a
+# demotion, a deletion) first takes `_locked_admins`.
 
 
-def _locked_admins() -> list[int]:
-    """Every administrator's id, their rows locked in id order (so that two
-    such transactions never wait for each other): who stays an administrator
-    is decided one transaction at a time."""
-    return list(
-        db.session.scalars(
-            select(User.id).where(User.is_admin == true()).order_by(User.id).with_for_update()
-        )
+def last_admin_leaving() -> Conflict:
+    return Conflict(
+        "You are the last administrator: make another one before you go.",
+        errors={"is_admin": ["The last administrator."]},
     )
 
 
-# Administrators managing users.
+def no_admin_left() -> Conflict:
+    return Conflict(
+        "No administrator would be left: make another one first.",
+        errors={"is_admin": ["The last administrator."]},
+    )
+
+
+def promote_to_admin(username: str) -> User | None:
+    """Make the user with this username an administrator; None if there is none."""
+    with write_transaction(db.session):
+        user = find_user(username)
+        if user is not None:
+            user.is_admin = True
+    return user
 
 
 def list_users(*, limit: int, offset: int, q: str | None) -> tuple[list[User], int]:
@@ -416,3 +398,23 @@ def set_admin(caller_id: int, user_id: int, is_admin: bool) -> User:
             raise no_admin_left()
         user.is_admin = is_admin
     return user
+
+
+def _locked_user(user_id: int) -> User | None:
+    """The user with this id, read afresh and row locked till the transaction ends."""
+    if not 0 < user_id <= MAX_ID:
+        return None
+    locked = select(User).where(User.id == user_id).with_for_update()
+    return db.session.scalars(locked.execution_options(populate_existing=True)).one_or_none()
+
+
+def _locked_admins() -> list[int]:
+    """Every administrator's id, their rows locked in id order (so that two
+    such transactions never wait for each other): who stays an administrator
+    is decided one transaction at a time (on PostgreSQL the second waits and
+    then sees what the first left; on SQLite writers take turns anyway)."""
+    return list(
+        db.session.scalars(
+            select(User.id).where(User.is_admin == true()).order_by(User.id).with_for_update()
+        )
+    )

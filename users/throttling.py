@@ -1,20 +1,11 @@
-"""Login throttling: failed logins counted per username and client address in
-the users database, so that every worker and instance sees the same counts.
+"""Login throttling: failed password checks counted per username and client
+address in the users database, so that every worker and instance sees the
+same counts; and the client's address they are counted by.
 
-A username with LOGIN_MAX_FAILURES failures from one address within the
-window, or an address with LOGIN_MAX_FAILURES_PER_ADDRESS, may not try again
-(429) until its oldest counted failure leaves the window; its password is not
-even checked. A successful login clears the username's count for that address.
-Counts older than the window are deleted as new ones are written.
-
-`counted` owns a password check's quota from the check to the headers: it
-refuses a throttled one, counts a CountedFailure raised inside it (adding
-where the username now stands, as RateLimit headers) and forgives on success.
-
-Counts are read with compiled queries (servicekit.db.Query) on the driver's
-cursor, since every login reads them, and written with Core statements in a
-transaction of their own (servicekit.db.writing), outside the ORM session: a
-failure is counted, or forgiven, at once, whatever the request does next.
+`counted` wraps one password check, from its 429 to its RateLimit headers.
+Counts are read with compiled queries and written with Core, each write in a
+transaction of its own: a failure is counted, or forgiven, whatever the
+request does next.
 """
 
 from __future__ import annotations
@@ -40,6 +31,8 @@ Network = IPv4Network | IPv6Network
 
 @dataclass(frozen=True)
 class Limits:
+    """LOGIN_MAX_FAILURES, LOGIN_MAX_FAILURES_PER_ADDRESS and LOGIN_WINDOW_SECONDS."""
+
     per_username: int
     per_address: int
     window_seconds: int
@@ -111,8 +104,9 @@ class CountedFailure(Problem):
 @contextmanager
 def counted(username_key: str, address: str, limits: Limits) -> Iterator[None]:
     """A password check of this username from this address, throttled: 429
-    before it while they may not try; a CountedFailure inside it is counted,
-    and success forgives the username's failures from there."""
+    before it (the password unchecked) while they may not try; a
+    CountedFailure inside it is counted and says, in RateLimit headers, where
+    the username now stands; success forgives its failures from there."""
     now = _quota(username_key, address, limits)
     if now.wait_seconds is not None:
         raise TooManyFailures(now)
@@ -132,7 +126,8 @@ def headers_after_success(limits: Limits) -> dict[str, str]:
 
 def _quota(username_key: str, address: str, limits: Limits) -> Quota:
     """How many more failures this username may have from this address, and
-    whether it (or the address) must wait."""
+    whether it must wait: with per_username failures from there within the
+    window, or the address with per_address, until the oldest leaves it."""
     now = utcnow()
     params = {"username_key": username_key, "address": address, "since": now - limits.window}
     [(username_failures, username_oldest)] = read(db.engine, FAILURES_OF_USERNAME, params)
