@@ -1,15 +1,15 @@
-"""The ordering rules, kept by the database: one open order per user, atomic
-quantity updates, and a checkout that only one request can win and that never
-charges a price the order did not show.
+"""Orders' rules: a user's orders read, beers added to, set in and removed
+from the open order, and checkout.
 
-Database work as the README's Developing map says: every read here is hot (a
-compiled query) and every write a Core statement in `writing`: quantities
-change inside the statements, and a row lock or a unique index decides
-between racing requests, never a Python read-modify-write.
+The database keeps them: a unique index allows one open order per user,
+quantities change inside UPDATEs, and the order's row lock lets one checkout
+win, at the prices the order showed. Reads are compiled queries, writes Core
+statements in `writing` (the README's Developing map).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -29,6 +29,7 @@ from .models import Line, Order, db
 ATTEMPTS = 5
 MAX_ID = 2**31 - 1
 MAX_LINE_QUANTITY = 100_000  # of one beer in one order
+ORDER_EMPTY = "Your open order is empty: add beers before checking out."
 
 
 @dataclass(frozen=True)
@@ -253,32 +254,9 @@ def add_beer(user_id: int, beer: CatalogueBeer, quantity: int) -> StoredOrder:
     line takes the catalogue's current price and name; a line never holds more
     than MAX_LINE_QUANTITY (409, and nothing changes).
     """
-    for _ in range(ATTEMPTS):
-        try:
-            with writing(db.engine) as connection:
-                order_id = _lock_or_open_order(connection, user_id)
-                which_line = {"target_order_id": order_id, "target_sku": beer.sku}
-                grown = connection.execute(
-                    GROW_LINE,
-                    {
-                        **which_line,
-                        "added_quantity": quantity,
-                        "catalogue_price": beer.price,
-                        "catalogue_name": beer.name,
-                    },
-                )
-                if not grown.rowcount:
-                    # No line grew: either there is none yet, or it would pass the cap.
-                    if read(connection, LINE_EXISTS, which_line):
-                        raise Conflict(
-                            f"An order holds at most {MAX_LINE_QUANTITY} of a beer.",
-                            errors={"quantity": [f"The line would pass {MAX_LINE_QUANTITY}."]},
-                        )
-                    connection.execute(NEW_LINE, _new_line(order_id, beer, quantity))
-                return order_of(user_id, order_id, connection)
-        except IntegrityError:
-            continue  # a concurrent request opened the order or the line first
-    raise Conflict("The order changed too often at once; try again.")
+    return _in_open_order(
+        user_id, lambda connection, order_id: _grow_line(connection, order_id, beer, quantity)
+    )
 
 
 def set_quantity(user_id: int, beer: CatalogueBeer, quantity: int) -> StoredOrder:
@@ -288,26 +266,60 @@ def set_quantity(user_id: int, beer: CatalogueBeer, quantity: int) -> StoredOrde
     The order's row lock makes concurrent sets of one line take turns: the last
     one wins, and quantities never add up.
     """
+    return _in_open_order(
+        user_id, lambda connection, order_id: _set_line(connection, order_id, beer, quantity)
+    )
+
+
+def _in_open_order(user_id: int, change: Callable[[Connection, int], None]) -> StoredOrder:
+    """Make change(connection, order id) to the user's open order, locked (and
+    opened if none is), in one transaction; the order as it then is."""
     for _ in range(ATTEMPTS):
         try:
             with writing(db.engine) as connection:
                 order_id = _lock_or_open_order(connection, user_id)
-                changed = connection.execute(
-                    SET_LINE,
-                    {
-                        "target_order_id": order_id,
-                        "target_sku": beer.sku,
-                        "new_quantity": quantity,
-                        "catalogue_price": beer.price,
-                        "catalogue_name": beer.name,
-                    },
-                )
-                if not changed.rowcount:
-                    connection.execute(NEW_LINE, _new_line(order_id, beer, quantity))
+                change(connection, order_id)
                 return order_of(user_id, order_id, connection)
         except IntegrityError:
             continue  # a concurrent request opened the order or the line first
     raise Conflict("The order changed too often at once; try again.")
+
+
+def _grow_line(connection: Connection, order_id: int, beer: CatalogueBeer, quantity: int) -> None:
+    which_line = {"target_order_id": order_id, "target_sku": beer.sku}
+    grown = connection.execute(
+        GROW_LINE,
+        {
+            **which_line,
+            "added_quantity": quantity,
+            "catalogue_price": beer.price,
+            "catalogue_name": beer.name,
+        },
+    )
+    if grown.rowcount:
+        return
+    # No line grew: either there is none yet, or it would pass the cap.
+    if read(connection, LINE_EXISTS, which_line):
+        raise Conflict(
+            f"An order holds at most {MAX_LINE_QUANTITY} of a beer.",
+            errors={"quantity": [f"The line would pass {MAX_LINE_QUANTITY}."]},
+        )
+    connection.execute(NEW_LINE, _new_line(order_id, beer, quantity))
+
+
+def _set_line(connection: Connection, order_id: int, beer: CatalogueBeer, quantity: int) -> None:
+    changed = connection.execute(
+        SET_LINE,
+        {
+            "target_order_id": order_id,
+            "target_sku": beer.sku,
+            "new_quantity": quantity,
+            "catalogue_price": beer.price,
+            "catalogue_name": beer.name,
+        },
+    )
+    if not changed.rowcount:
+        connection.execute(NEW_LINE, _new_line(order_id, beer, quantity))
 
 
 def _lock_or_open_order(connection: Connection, user_id: int) -> int:
@@ -365,24 +377,13 @@ def checkout(user_id: int, catalogue: BeersClient) -> StoredOrder:
     """
     first = open_order(user_id)
     if first is None or not first.lines:
-        raise Conflict("Your open order is empty: add beers before checking out.")
+        raise Conflict(ORDER_EMPTY)
     order_id = first.id
     shown = {line.sku: line.unit_price for line in first.lines}
     for _ in range(ATTEMPTS):
-        prices = catalogue.beers(shown)
-        gone = sorted(sku for sku in shown if sku not in prices)
-        if gone:
-            raise Conflict(
-                f"These beers have left the catalogue: {', '.join(gone)}. "
-                "Remove them from your order and check out again.",
-                skus=gone,
-            )
+        prices = _catalogue_beers(catalogue, shown)
         with writing(db.engine) as connection:
-            if connection.execute(LOCK_ORDER, {"target_order_id": order_id}).scalar() is None:
-                raise Conflict("Your order was just checked out by another request.")
-            now_shown = _prices_shown(connection, order_id)
-            if not now_shown:
-                raise Conflict("Your open order is empty: add beers before checking out.")
+            now_shown = _lock_for_checkout(connection, order_id)
             if not now_shown.items() <= shown.items():
                 shown = now_shown  # lines changed while the prices were fetched
                 continue
@@ -399,9 +400,27 @@ def checkout(user_id: int, catalogue: BeersClient) -> StoredOrder:
     raise Conflict("Beers kept being added during checkout; try again.")
 
 
-def _prices_shown(connection: Connection, order_id: int) -> dict[str, Decimal]:
-    """The order's lines: the price each shows, by SKU."""
+def _catalogue_beers(catalogue: BeersClient, skus: dict[str, Decimal]) -> dict[str, CatalogueBeer]:
+    """The catalogue's beers with these SKUs; 409 naming those it no longer has."""
+    beers = catalogue.beers(skus)
+    gone = sorted(sku for sku in skus if sku not in beers)
+    if gone:
+        raise Conflict(
+            f"These beers have left the catalogue: {', '.join(gone)}. "
+            "Remove them from your order and check out again.",
+            skus=gone,
+        )
+    return beers
+
+
+def _lock_for_checkout(connection: Connection, order_id: int) -> dict[str, Decimal]:
+    """The price each line of the order shows, by SKU, with the order's row
+    locked; 409 when another request checked it out or emptied it meanwhile."""
+    if connection.execute(LOCK_ORDER, {"target_order_id": order_id}).scalar() is None:
+        raise Conflict("Your order was just checked out by another request.")
     rows = read(connection, PRICES_OF_ORDER, {"order_id": order_id})
+    if not rows:
+        raise Conflict(ORDER_EMPTY)
     return {row.sku: row.unit_price for row in rows}
 
 
