@@ -1,26 +1,11 @@
 """Idempotency keys for orders' writes (draft-ietf-httpapi-idempotency-key-header):
-a client that lost an answer may send the same request with the same key, and
-gets the first answer again, byte for byte, with nothing run twice.
+a client that lost an answer sends the same request with the same key again,
+and gets the first answer, byte for byte, with nothing run twice.
 
-A key belongs to the caller, the method and the path (as sent, less a
-trailing slash: each SKU's line is a path of its own). Input refused (a bad key, a
-body an operation does not take, a field the fingerprint refuses) claims no
-key: the corrected request may use the same one. The first request with
-it claims it in the orders database: a unique constraint decides between
-requests racing with one key. Its final answer (status, type and body) is kept
-for IDEMPOTENCY_TTL_SECONDS; 401, 429 and 503 are not, so the client may
-retry. The same key with a different request (compared on the fields as the
-endpoint reads them, after validation) is 422; while the first is still
-running, 409. A claim whose request never finished (its process died) is
-released after STALE_SECONDS. A key past its time is claimed anew when next
-used; the others are deleted by a sweep each worker runs at most once every
-SWEEP_SECONDS, SWEEP_BATCH keys at a time, so that a claim never pays for them.
-
-Keys are written with Core statements, each in a transaction of its own
-(servicekit.db.writing), outside the ORM session and the view's own writes:
-a claim is committed before the view runs, so that a request racing it with
-the same key finds it; the unique constraint decides which claim wins. A
-taken key is looked up with a compiled read (servicekit.db.Query).
+`idempotent` wraps a view. A key is claimed in the orders database, in a
+transaction of its own committed before the view runs, where a unique
+constraint decides between requests racing with one key; the answer is kept
+for IDEMPOTENCY_TTL_SECONDS.
 """
 
 from __future__ import annotations
@@ -51,18 +36,17 @@ from .metrics import orders_metrics
 from .models import IdempotencyKey, db
 
 HEADER = "Idempotency-Key"
+VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 REPLAYED_HEADER = "Idempotent-Replayed"
-STALE_SECONDS = 60
+STALE_SECONDS = 60  # a claim unanswered this long: its request died, another may take it
 NOT_KEPT = frozenset({401, 429, 503})  # the client may retry these with the same key
 # Expired keys are swept by each worker at most this often, this many at a
-# time: often enough that the table stays small, rarely enough to cost nothing.
+# time: the table stays small, and few claims wait for a sweep.
 SWEEP_SECONDS = 60
 SWEEP_BATCH = 1000
 # When each worker's next sweep of an orders database is due (time.monotonic).
 _next_sweep: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
-
-VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # Marks an operation whose OpenAPI document gets the Idempotency-Key header
 # (servicekit.apidocs adds it).
 IDEMPOTENT = {"x-idempotency-key": True}
@@ -89,6 +73,9 @@ class KeyInUse(Problem):
 
 @dataclass(frozen=True)
 class Claim:
+    """A request's claim on its key: a key belongs to the caller, the method and
+    the path; the fingerprint tells one request from another with that key."""
+
     user_id: int
     method: str
     path: str
@@ -150,18 +137,19 @@ KEEP = (
 def idempotent(
     fingerprint: Callable[..., Any],
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """For a view under `auth_required(users_auth)` and its inputs: with an Idempotency-Key, the
-    view runs once per key (its header read here, not through a schema: it is
-    one string, and on the hot path of adds).
+    """Run a view that takes a token once per Idempotency-Key, replaying its
+    kept answer to every later request with the key.
 
-    fingerprint(**the view's arguments) gives what identifies the request; it
-    runs before the key is claimed, so it may refuse the input too (raise a
-    Problem), and a refused request leaves the key free.
+    fingerprint(**the view's arguments) gives the fields that identify the
+    request (as the endpoint reads them, after validation). It runs before the
+    key is claimed, so it may refuse the input too (raise a Problem): a refused
+    request leaves the key free for the corrected one.
     """
 
     def decorator(view: Callable[..., Response]) -> Callable[..., Response]:
         @wraps(view)
         def once(*args: Any, **kwargs: Any) -> Any:
+            # One string, on the hot path of adds: read here, not through a schema.
             key = request.headers.get(HEADER)
             if key is None:
                 return view(*args, **kwargs)
@@ -263,6 +251,8 @@ def _take_over(kept: Any, claim: Claim, now: datetime) -> bool:
 
 
 def _run_and_keep(claim_id: int, run: Callable[[], Response]) -> Response:
+    """The view's answer, kept for the claim; unless the client may retry it
+    (NOT_KEPT, or a 500): then the key is released."""
     try:
         answer = run()
     except Problem as problem:
