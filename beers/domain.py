@@ -1,11 +1,9 @@
-"""The catalogue's rules: SKUs are unique and never change.
+"""The catalogue's rules: beers listed, searched, added, changed and removed;
+SKUs are unique and never change.
 
-Database work as the README's Developing map says: the reads every client
-makes (a beer, a page, a search) are compiled queries, a page of chosen SKUs
-goes through Core (its IN list expands), and changes go through the ORM
-session, where the unique index on SKU decides between two adds of one SKU.
-A search compares the name case-folded by Python (Beer.name_folded) with an
-escaped LIKE: SQLite's own LIKE and lower() fold ASCII only.
+The reads every client makes are compiled queries (a page of chosen SKUs goes
+through Core: its IN list expands); changes go through the ORM session, where
+the unique index on SKU decides between two adds of one SKU.
 """
 
 from __future__ import annotations
@@ -29,8 +27,8 @@ DEMO_CATALOGUE = (
 )
 
 
-# The reads, built once: building a statement costs more than running it.
-# (name_folded is what search compares, never shown.)
+# The reads, built once at import, not on every request. name_folded (the name
+# case-folded, what a search's escaped LIKE compares) is never shown.
 BEER_COLUMNS = tuple(column for column in Beer.__table__.columns if column.key != "name_folded")
 BEER_BY_SKU = Query(select(*BEER_COLUMNS).where(Beer.sku == bindparam("sku")))
 WITH_SKUS = Beer.sku.in_(bindparam("skus", expanding=True))

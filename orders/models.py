@@ -23,6 +23,8 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
 class Order(db.Model):  # type: ignore[name-defined]
+    """A user's order: open while beers are added, closed once checked out."""
+
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(primary_key=True)

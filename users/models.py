@@ -25,10 +25,8 @@ LOGIN_KEY_LENGTH = 255  # a login's username, case-folded, as throttling counts 
 
 class User(db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
-    # An id is never given twice: orders keep only the number, and a past
-    # customer's history must not become a new one's. SQLite without
-    # AUTOINCREMENT hands the largest id out again once its row is deleted
-    # (PostgreSQL's sequences never go back).
+    # An id is never given twice (orders keep only the number): without
+    # AUTOINCREMENT, SQLite hands a deleted largest id out again.
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
