@@ -23,10 +23,11 @@ from typing import Any
 import orjson
 from granian.rsgi import HTTPProtocol, ProtocolClosed, ProtocolError, Scope
 
-from .observability import POLICY
-
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 WSGIAnswer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+# The Content-Security-Policy of every answer but the docs page's
+# (servicekit.observability), the front's own answers included.
+POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 # Where granian hands over HTTP/1.1 headers, the WSGI names of the two that are
 # not HTTP_*; and how repeated headers are joined (RFC 9110, 5.3; cookies, 6265).

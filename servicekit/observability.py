@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 from apiflask import APIFlask
 from flask import Response, request
 
+from .front import POLICY
 from .logs import REQUEST_ID_KEY, escaped
 
-if TYPE_CHECKING:  # the server's master imports POLICY (servicekit.front), never prometheus
+if TYPE_CHECKING:
     from .metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # The methods /metrics counts by name; any other is counted as "other".
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-POLICY = "default-src 'none'; frame-ancestors 'none'"
 # The docs page: Swagger UI from this service's own files (checked in headless
 # Chromium: it renders in full without inline styles or scripts).
 DOCS_PAGE_POLICY = (
