@@ -20,7 +20,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY tasks.py pyproject.toml ./
+COPY tasks.py launcher.py pyproject.toml ./
 COPY servicekit ./servicekit
 COPY users ./users
 COPY beers ./beers

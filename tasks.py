@@ -2,7 +2,7 @@
 `inv beers setup|serve|migrate`, `inv orders ...`, `inv up`, `inv test`,
 `inv check`, `inv fuzz`, `inv bench`. `inv <service> --help` lists its actions.
 
-Only the commands are here; servicekit.launcher knows the services and starts them.
+Only the commands are here; launcher.py knows the services and starts them.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any
 import requests
 from invoke import Argument, Collection, Context, Exit, ParseError, ParserContext, Task, task
 
-from servicekit import launcher
+import launcher
+from launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
 from servicekit.config import BadSetting, log_settings, service_database_url, share_a_secret_key
 from servicekit.db import DatabaseProblem
-from servicekit.launcher import DEFAULT_HOST, DEFAULT_WORKERS, SERVICES, LaunchError, ServiceEntry
 from servicekit.logs import configure_logging
 from servicekit.migrations import (
     UnknownRevision,

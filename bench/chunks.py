@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from servicekit.launcher import (
+from launcher import (
     free_port,
     server_argv,
     server_env,

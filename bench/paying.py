@@ -202,7 +202,7 @@ def calls_between_services(users_url: str, token: str) -> list[tuple[str, float]
 
 def main() -> None:
     from bench.run import make_users
-    from servicekit.launcher import (
+    from launcher import (
         free_port,
         server_argv,
         server_env,

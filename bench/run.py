@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from servicekit.launcher import SERVICES as LAUNCHED
+from launcher import SERVICES as LAUNCHED
 
 ROOT = Path(__file__).resolve().parent.parent
 WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
@@ -186,7 +186,7 @@ def pinned(argv: list[str], core: int) -> list[str]:
 def ceiling_argv(server: str, port: int, workers: int) -> list[str]:
     """A bare Flask app under one of CEILING_SERVERS."""
     if server == "hello (granian + front)":
-        from servicekit.launcher import server_argv
+        from launcher import server_argv
 
         return server_argv("bench.hello", "127.0.0.1", port, workers)
     if server == "hello (granian wsgi)":  # as the services ran before the front
@@ -281,7 +281,7 @@ def context_switches(pid: int) -> int:
 @contextmanager
 def running_shop(settings: Settings, folder: Path) -> Iterator[Shop]:
     """Users, beers, orders and the bare Flask servers, served; yields where they are."""
-    from servicekit.launcher import (
+    from launcher import (
         NotReady,
         free_port,
         server_argv,
@@ -335,8 +335,8 @@ def make_users(folder: Path, count: int) -> list[str]:
 
     from werkzeug.security import generate_password_hash
 
+    from launcher import service_context
     from servicekit.db import write_transaction
-    from servicekit.launcher import service_context
     from users.domain import name_key, token_digest
     from users.models import Token, User
 

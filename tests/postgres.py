@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from servicekit.launcher import free_port
+from launcher import free_port
 
 SERVER_SETTINGS = {
     "listen_addresses": "127.0.0.1",

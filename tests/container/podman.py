@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from servicekit.launcher import answers_ready, wait_for
+from launcher import answers_ready, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_TOOLS = ROOT.parent / "shared" / "tools"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from servicekit.launcher import free_port, wait_for
+from launcher import free_port, wait_for
 from tests.container.customer import (
     HTTP_TIMEOUT,
     login,

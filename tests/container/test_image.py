@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from servicekit.launcher import free_port
+from launcher import free_port
 from tests.container.customer import HTTP_TIMEOUT, walk_from_registration_to_checkout
 from tests.container.podman import ULIMITS, Podman, tails, wait_until_ready
 

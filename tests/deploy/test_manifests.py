@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from servicekit.launcher import SERVICES
+from launcher import SERVICES
 from servicekit.serving import GRACE_SECONDS, parse_arguments
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
-from servicekit.launcher import free_port
+from launcher import free_port
 
 from .api_client import ShopApi, unique
 from .services import (

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from servicekit.launcher import SERVICES as LAUNCHED
-from servicekit.launcher import STOP_TIMEOUT, LaunchError, wait_until_ready
-from servicekit.launcher import free_port as free_port  # for the tests, as are these
-from servicekit.launcher import wait_for as wait_for
+from launcher import SERVICES as LAUNCHED
+from launcher import STOP_TIMEOUT, LaunchError, wait_until_ready
+from launcher import free_port as free_port  # for the tests, as are these
+from launcher import wait_for as wait_for
 from tests.databases import fresh_database_url
 
 from .api_client import ShopApi

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from servicekit.launcher import SERVICES, free_port, free_ports_in_a_row
+from launcher import SERVICES, free_port, free_ports_in_a_row
 
 from .services import ROOT, launch, service_environment, shell_environment
 

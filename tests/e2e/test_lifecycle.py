@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from servicekit.launcher import SERVICES as LAUNCHED
-from servicekit.launcher import free_ports_in_a_row, port_is_free
+from launcher import SERVICES as LAUNCHED
+from launcher import free_ports_in_a_row, port_is_free
 
 from .api_client import TIMEOUT, ShopApi
 from .services import (

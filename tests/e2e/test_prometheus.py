@@ -21,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from servicekit.launcher import free_port
+from launcher import free_port
 from tests.metrics import samples
 
 from .api_client import TIMEOUT

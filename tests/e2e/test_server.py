@@ -14,7 +14,7 @@ import pytest
 import requests
 from granian.server.mp import WorkerProcess
 
-from servicekit.launcher import wait_for
+from launcher import wait_for
 from servicekit.serving import GRACE_SECONDS, ShopServer, listen
 
 from .api_client import TIMEOUT, ShopApi

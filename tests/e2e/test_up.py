@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from servicekit.launcher import SERVICES, free_ports_in_a_row, wait_for
+from launcher import SERVICES, free_ports_in_a_row, wait_for
 
 from .services import ROOT, alive, descendants, shell_environment
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from servicekit.launcher import free_port
+from launcher import free_port
 
 
 @dataclass

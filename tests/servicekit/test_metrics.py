@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from beers import create_app
 from beers.models import db
-from servicekit.launcher import free_port
+from launcher import free_port
 from servicekit.metrics import forget_dead_workers
 from servicekit.upstream import CircuitBreaker
 from tests.databases import fresh_app

@@ -4,7 +4,7 @@ import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 
-from servicekit.launcher import service_context, setup_service
+from launcher import service_context, setup_service
 from tests.databases import fresh_database_url
 from tests.users.conftest import Login, Register
 from users.admin import AdminRefused, create_admin

@@ -25,16 +25,16 @@ from typing import Any, Literal
 
 import requests
 
-from .config import BadSetting, environment_values, service_database_url
-from .db import DatabaseProblem, printable_url
-from .migrations import (
+from servicekit.config import BadSetting, environment_values, service_database_url
+from servicekit.db import DatabaseProblem, printable_url
+from servicekit.migrations import (
     UnknownRevision,
     UnversionedDatabase,
     drop_everything,
     migration_target,
     upgrade,
 )
-from .serving import JEMALLOC_CONF, JEMALLOC_CONF_VARIABLE, PR_SET_PDEATHSIG
+from servicekit.serving import JEMALLOC_CONF, JEMALLOC_CONF_VARIABLE, PR_SET_PDEATHSIG
 
 log = logging.getLogger(__name__)
 

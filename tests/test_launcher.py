@@ -11,9 +11,7 @@ from typing import NoReturn
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from servicekit.config import service_database_url
-from servicekit.db import DatabaseUnreachable, UnsupportedDatabaseURL, open_engine, printable_url
-from servicekit.launcher import (
+from launcher import (
     SERVICES,
     NotReady,
     PortInUse,
@@ -27,8 +25,14 @@ from servicekit.launcher import (
     starting_alone,
     wait_until_ready,
 )
+from servicekit.config import service_database_url
+from servicekit.db import DatabaseUnreachable, UnsupportedDatabaseURL, open_engine, printable_url
 from servicekit.serving import MOST_RESPAWN_DELAY_SECONDS, respawn_delay
+from tests.servicekit import conftest as servicekit_tests
 from tests.servicekit.conftest import FakeUpstream
+
+# The fake HTTP server of servicekit's tests, a fixture here as there.
+upstream = servicekit_tests.upstream
 
 
 @pytest.mark.parametrize("service", SERVICES)
