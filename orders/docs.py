@@ -9,13 +9,30 @@ from decimal import Decimal
 
 from marshmallow import fields
 
-from servicekit.apidocs import ResponseDoc, path_examples, problem_doc, unavailable_doc
+from servicekit.apidocs import (
+    ResponseDoc,
+    header_parameters,
+    path_examples,
+    problem_doc,
+    unavailable_doc,
+)
 from servicekit.auth import USER_RESPONSES
 from servicekit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 from . import domain
-from .idempotency import HEADER, IDEMPOTENT, KeyInUse, KeyReused
+from .idempotency import HEADER, KeyInUse, KeyReused
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": HEADER,
+    "required": False,
+    "description": "Makes the request safe to retry: the same key with the same request "
+    "gets the first answer again, and nothing runs twice. 1 to 255 printable ASCII "
+    "characters.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+    "example": "order-2026-12-01-0001",
+}
+IDEMPOTENT = header_parameters(IDEMPOTENCY_KEY_PARAMETER)  # the operations that take the key
 ONLY_ADMINS_LIST_OTHERS = "Only administrators may list another user's orders (user_id)."
 CATALOGUE_DOWN = unavailable_doc("users", "beers")
 BAD_KEY = ValidationFailed({HEADER: ["1 to 255 printable ASCII characters."]})

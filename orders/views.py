@@ -15,7 +15,7 @@ from servicekit.schemas import SKU_PATTERN
 
 from . import docs, domain
 from .beers_client import BeersClient, CatalogueBeer
-from .idempotency import IDEMPOTENT, idempotent
+from .idempotency import idempotent
 from .metrics import orders_metrics
 from .schemas import (
     AddBeerIn,
@@ -103,7 +103,7 @@ def current_order() -> domain.OrderView:
 @bp.output(
     OrderOut, description="The open order after the beers were added.", headers=docs.REPLAYED
 )
-@bp.doc(extensions=IDEMPOTENT, responses=docs.ADD_BEER)
+@bp.doc(extensions=docs.IDEMPOTENT, responses=docs.ADD_BEER)
 def add_beer(wanted: dict[str, Any]) -> domain.OrderView:
     """Add `quantity` of a beer to the caller's open order (opening one if needed)."""
     return domain.add_beer(caller().id, catalogue_beer(wanted["sku"]), wanted["quantity"])
@@ -132,7 +132,7 @@ def set_quantity(sku: str, wanted: dict[str, Any]) -> domain.OrderView:
     description="The beer is not in the open order (any more).",
     headers=docs.REPLAYED,
 )
-@bp.doc(extensions=IDEMPOTENT, responses=docs.REMOVE_BEER)
+@bp.doc(extensions=docs.IDEMPOTENT, responses=docs.REMOVE_BEER)
 def remove_beer(query: dict[str, str], body: dict[str, str]) -> Response:
     """Remove a beer from the caller's open order; the SKU in the body or the query."""
     domain.remove_beer(caller().id, sku_to_remove(query, body))
@@ -147,7 +147,7 @@ def remove_beer(query: dict[str, str], body: dict[str, str]) -> Response:
     description="The order, now closed, with the prices that were paid.",
     headers=docs.REPLAYED,
 )
-@bp.doc(extensions=IDEMPOTENT, responses=docs.CHECKOUT)
+@bp.doc(extensions=docs.IDEMPOTENT, responses=docs.CHECKOUT)
 def checkout() -> domain.OrderView:
     """Check out the open order at the prices it shows, if they are still the catalogue's."""
     order = domain.checkout(caller().id, beers_client())

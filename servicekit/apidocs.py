@@ -84,16 +84,6 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
     },
 }
-IDEMPOTENCY_KEY_PARAMETER = {
-    "in": "header",
-    "name": "Idempotency-Key",
-    "required": False,
-    "description": "Makes the request safe to retry: the same key with the same request "
-    "gets the first answer again, and nothing runs twice. 1 to 255 printable ASCII "
-    "characters.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
-    "example": "order-2026-12-01-0001",
-}
 RETRY_AFTER_DOC = {
     "description": "Seconds to wait before trying again (on 429 and 503).",
     "schema": {"type": "integer"},
@@ -110,7 +100,8 @@ HEADER_OF_STATUS = {
     "429": ("Retry-After", RETRY_AFTER_DOC),
     "503": ("Retry-After", RETRY_AFTER_DOC),
 }
-PATH_EXAMPLES = "x-path-examples"  # an operation extension the spec processor spends
+PATH_EXAMPLES = "x-path-examples"  # operation extensions the spec processor spends
+HEADER_PARAMETERS = "x-header-parameters"
 EXAMPLE_NAME_WORDS = 6  # of an example's detail, to name it among others
 BODY_UNREADABLE = UnreadableBody("Not JSON: unexpected end of data.")
 # Every operation refuses what it does not take (servicekit.intake, .schemas).
@@ -172,6 +163,12 @@ def path_examples(**examples: Any) -> dict[str, Any]:
     """`@bp.doc(extensions=...)`: an example for each path parameter named (APIFlask
     makes them from the route's converters, which take none)."""
     return {PATH_EXAMPLES: examples}
+
+
+def header_parameters(*parameters: dict[str, Any]) -> dict[str, Any]:
+    """`@bp.doc(extensions=...)`: request headers the view reads itself, as OpenAPI
+    parameters (APIFlask documents a header only through an input schema)."""
+    return {HEADER_PARAMETERS: list(parameters)}
 
 
 # The app: its document's settings, its spec processor and its docs page.
@@ -313,8 +310,8 @@ def body_timeout_doc(seconds: float) -> ResponseDoc:
 def _document_operation(
     operation: dict[str, Any], database_down: dict[str, Any], body_timeout: float
 ) -> None:
-    if operation.pop("x-idempotency-key", False):
-        operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
+    if HEADER_PARAMETERS in operation:
+        operation.setdefault("parameters", []).extend(operation.pop(HEADER_PARAMETERS))
     examples = operation.pop(PATH_EXAMPLES, {})
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "path" and parameter["name"] in examples:
