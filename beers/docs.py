@@ -7,9 +7,14 @@ from __future__ import annotations
 from marshmallow import fields
 
 from servicekit.apidocs import invalid_input_doc, path_examples, problem_doc
-from servicekit.auth import ADMIN_RESPONSES
-from servicekit.errors import Conflict, NotFound
+from servicekit.auth import ONLY_ADMINS, USER_RESPONSES
+from servicekit.errors import Conflict, Forbidden, NotFound
 
+# What an operation only administrators may call answers for want of a token or the role.
+ADMIN_RESPONSES = {
+    **USER_RESPONSES,
+    403: problem_doc("The caller is not an administrator.", Forbidden(ONLY_ADMINS)),
+}
 NO_SUCH_BEER = problem_doc("No beer has this SKU.", NotFound("No beer has SKU 999999."))
 SKU_IN_PATH = path_examples(sku="123456")
 BAD_PRICE = invalid_input_doc("price", "At most two decimal places.")

@@ -1,6 +1,6 @@
 """Who is calling: the bearer token, checked through APIFlask's HTTPTokenAuth
 (`BearerTokenAuth`). beers and orders share `users_auth`, which asks the users
-service, and document its answers with USER_RESPONSES or ADMIN_RESPONSES."""
+service, and document its answers with USER_RESPONSES."""
 
 from __future__ import annotations
 
@@ -26,10 +26,6 @@ TOKEN_WILL_NOT_DO = problem_doc(
     Unauthorized(TOKEN_NOT_VALID),
 )
 USER_RESPONSES = {401: TOKEN_WILL_NOT_DO, 503: unavailable_doc("users")}
-ADMIN_RESPONSES = {
-    **USER_RESPONSES,
-    403: problem_doc("The caller is not an administrator.", Forbidden(ONLY_ADMINS)),
-}
 
 
 def bearer_token() -> str | None:

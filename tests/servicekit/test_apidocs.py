@@ -21,11 +21,12 @@ import beers
 import orders
 import users
 import users.domain
+from beers.docs import ADMIN_RESPONSES
 from beers.domain import seed_demo_catalogue
 from servicekit import apidocs
 from servicekit.apidocs import SPEC_PATH, problem_doc
 from servicekit.auth import ADMIN as ADMIN_ROLE
-from servicekit.auth import ADMIN_RESPONSES, USER_RESPONSES, users_auth
+from servicekit.auth import USER_RESPONSES, users_auth
 from servicekit.config import BaseConfig
 from servicekit.errors import NotFound
 from servicekit.front import body_timeout_answer
