@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import has_request_context, request
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from servicekit.schemas import MAX_PAGE, BaseSchema, Money, PageQuery, Sku, UtcTime, price_field
+from servicekit.schemas import MAX_PAGE, BaseSchema, Money, PageQuery, Sku, UtcTime
+
+MAX_PRICE = Decimal("999999.99")
+
+
+def price_field(**kwargs: Any) -> Money:
+    """A beer's price: more than 0, at most MAX_PRICE, two decimals at most."""
+    return Money(
+        validate=validate.Range(
+            min=Decimal(0),
+            min_inclusive=False,
+            max=MAX_PRICE,
+            error="Must be more than 0 and at most 999999.99.",
+        ),
+        **kwargs,
+    )
 
 
 def name_field(**options: Any) -> fields.String:

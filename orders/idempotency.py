@@ -47,10 +47,6 @@ SWEEP_BATCH = 1000
 # When each worker's next sweep of an orders database is due (time.monotonic).
 _next_sweep: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
-# Marks an operation whose OpenAPI document gets the Idempotency-Key header
-# (servicekit.apidocs adds it).
-IDEMPOTENT = {"x-idempotency-key": True}
-
 
 class KeyReused(Problem):
     status = HTTPStatus.UNPROCESSABLE_ENTITY

@@ -18,7 +18,6 @@ SKU_PATTERN = r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,64}$"
 ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,100}")
 ASCII_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 MAX_DIGITS = 15  # more whole digits than any amount of money here
-MAX_PRICE = Decimal("999999.99")
 MAX_PAGE = 1000  # items on one page of a list
 MAX_OFFSET = 2**31 - 1  # what every database takes as a plain integer
 
@@ -111,18 +110,6 @@ class Money(fields.Field[Decimal]):
         if len(whole.lstrip("0")) > MAX_DIGITS:
             raise self.make_error("too_large")
         return Decimal(text).quantize(CENT)
-
-
-def price_field(**kwargs: Any) -> Money:
-    return Money(
-        validate=validate.Range(
-            min=Decimal(0),
-            min_inclusive=False,
-            max=MAX_PRICE,
-            error="Must be more than 0 and at most 999999.99.",
-        ),
-        **kwargs,
-    )
 
 
 class PageQuery(BaseSchema):

@@ -6,9 +6,10 @@ import pytest
 from marshmallow import ValidationError
 from sqlalchemy.dialects import sqlite
 
+from beers.schemas import price_field
 from servicekit.db import Cents, UTCDateTime
 from servicekit.problem_json import flatten_validation_detail
-from servicekit.schemas import Money, UtcTime, price_field
+from servicekit.schemas import Money, UtcTime
 
 
 @pytest.mark.parametrize(
