@@ -167,10 +167,7 @@ class ServiceClient:
         if handle is None:
             handle = self._local.handle = pycurl.Curl()
             self._handles.add(handle)
-            connect_ms = int(self.timeouts.connect * 1000)
-            handle.setopt(pycurl.CONNECTTIMEOUT_MS, connect_ms)
-            # curl bounds the whole call; the read timeout starts after the connect.
-            handle.setopt(pycurl.TIMEOUT_MS, connect_ms + int(self.timeouts.read * 1000))
+            handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(self.timeouts.connect * 1000))
             handle.setopt(pycurl.NOSIGNAL, 1)  # timeouts without signals, in threads
             handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
             handle.setopt(pycurl.MAXLIFETIME_CONN, self.connection_lifetime)
@@ -179,6 +176,7 @@ class ServiceClient:
     def _send(self, method: str, url: str, headers: list[str]) -> Answer:
         handle = self._handle()
         body = BytesIO()
+        handle.setopt(pycurl.TIMEOUT_MS, self._whole_call_ms(handle))
         handle.setopt(pycurl.URL, url)
         handle.setopt(pycurl.CUSTOMREQUEST, method)
         handle.setopt(pycurl.HTTPHEADER, headers)
@@ -187,6 +185,16 @@ class ServiceClient:
         # closed as we sent (its keep-alive ran out, it restarted); never a timeout.
         handle.perform()
         return Answer(handle.getinfo(pycurl.RESPONSE_CODE), body.getvalue())
+
+    def _whole_call_ms(self, handle: pycurl.Curl) -> int:
+        """curl bounds a call as a whole: on a kept-alive connection the call is
+        its read; on a new one, a connect then a read. (A kept-alive connection
+        the other side has closed meanwhile is connected again within the
+        read's time: a connect here takes a fraction of a millisecond.)"""
+        read_ms = int(self.timeouts.read * 1000)
+        if handle.getinfo(pycurl.ACTIVESOCKET) != -1:  # a connection is kept alive
+            return read_ms
+        return int(self.timeouts.connect * 1000) + read_ms
 
     def call(
         self,
