@@ -1,29 +1,9 @@
-"""What a request brings is read before anything else is looked at, the token
-included: a path, query or body that cannot be read is the client's fault, a
-4xx problem, never a 500 further in.
-
-- path and query: UTF-8 once percent-decoded; a NUL in the path names nothing;
-- body: JSON or a form (else 415), at most MAX_CONTENT_LENGTH (else 413),
-  JSON nested at most MAX_JSON_DEPTH deep, forms in UTF-8. The server's front
-  (servicekit.front) hands a body over whole with its length, chunked or not,
-  having read and dropped what lay past the limit.
-
-- a NUL character anywhere (no database stores it alike): 400 naming the
-  field, looked for only where the raw request could hold one;
-- JSON sent as a form, or with no Content-Type (`curl -d '{...}'`): 400 saying
-  to send it as application/json, not a puzzling "missing field";
-- a query parameter the operation does not declare: 400 naming it ("Unknown
-  field."). Declared means in the input schemas its view registers with
-  APIFlask, the same that make its OpenAPI document. Views outside the
-  document (health, docs, metrics) are not held to it. Body fields are
-  refused after the token is checked: by the operation's body schema
-  (servicekit.schemas.BaseSchema), or, for an operation that takes no body,
-  by refuse_a_body_it_does_not_take, which every documented view calls
-  (servicekit.output), public or not.
-
-A JSON body is parsed here once (json_document); the operation's input
-schema loads that same document (webargs is handed it by a location loader).
-Numbers in ASCII digits are the schemas' part (servicekit.schemas).
+"""What a request brings (path, query, body) is read before anything else is
+looked at, the token included: what cannot be read, or a query parameter the
+operation does not declare, is a 4xx problem naming it, never a 500 further in.
+A JSON body is parsed here once; the operation's input schema loads that same
+document. Body fields are held to the operation after the token check
+(its body schema, or refuse_a_body_it_does_not_take from servicekit.output).
 """
 
 from __future__ import annotations
@@ -94,6 +74,10 @@ def _has_body(environ: dict[str, Any]) -> bool:
 
 
 def _check_body() -> None:
+    """JSON or a form (else 415) of at most MAX_CONTENT_LENGTH (else 413): JSON
+    nested at most MAX_JSON_DEPTH deep, a form in UTF-8, no NUL character (no
+    database stores it alike); JSON sent as a form, or untyped (`curl -d`), is a
+    400 saying to send application/json rather than a puzzling missing field."""
     is_json = request.is_json
     if not (is_json or request.mimetype in FORM_TYPES):
         if not request.mimetype and _is_json_document(request.get_data(cache=True)):

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Literal
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -29,8 +28,6 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 class Metrics:
     """The counters and histograms every service exposes on /metrics."""
-
-    CONTENT_TYPE = CONTENT_TYPE_LATEST  # of the exposition
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()

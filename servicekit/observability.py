@@ -8,16 +8,14 @@ import logging
 import os
 import re
 import time
-from typing import TYPE_CHECKING
 
 from apiflask import APIFlask
 from flask import Response, request
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .front import POLICY
 from .logs import REQUEST_ID_KEY, escaped
-
-if TYPE_CHECKING:
-    from .metrics import Metrics
+from .metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # The methods /metrics counts by name; any other is counted as "other".
@@ -128,4 +126,4 @@ def install_request_tracking(app: APIFlask, metrics: Metrics, service: str) -> N
     @app.get("/metrics")
     @app.doc(hide=True)
     def metrics_endpoint() -> Response:
-        return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
+        return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -118,7 +118,8 @@ class ServiceBlueprint(APIBlueprint):
     """An APIBlueprint whose `output` documents the schema as APIFlask does and
     serializes with the schema compiled once (see compile_dumper). Under the
     token check, above the view: a body sent to an operation that takes none
-    is refused there and only there, public operations' too (servicekit.intake).
+    is refused there, public operations' too (servicekit.intake); orders'
+    idempotency keys ask the same before a key is claimed (orders.idempotency).
 
     A view returns an object, or (object, status) or (object, status, headers),
     or a Response of its own, which goes out as it is.

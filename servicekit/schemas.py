@@ -47,14 +47,14 @@ class WholeNumber(fields.Integer):
     """An integer: a JSON integer, or ASCII digits in a form or query ("٣" and
     "３" are not numbers here); 2.5 and true are refused, not truncated."""
 
-    def _validated(self, value: Any) -> int:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid")
         if isinstance(value, float) and not value.is_integer():
             raise self.make_error("invalid")
         if isinstance(value, str) and not ASCII_INTEGER.fullmatch(value.strip()):
             raise self.make_error("invalid")
-        return super()._validated(value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Sku(fields.String):

@@ -190,7 +190,7 @@ class ServiceClient:
         """curl bounds a call as a whole: on a kept-alive connection the call is
         its read; on a new one, a connect then a read. (A kept-alive connection
         the other side has closed meanwhile is connected again within the
-        read's time: a connect here takes a fraction of a millisecond.)"""
+        read's time.)"""
         read_ms = int(self.timeouts.read * 1000)
         if handle.getinfo(pycurl.ACTIVESOCKET) != -1:  # a connection is kept alive
             return read_ms

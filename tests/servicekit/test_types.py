@@ -6,7 +6,6 @@ import pytest
 from marshmallow import ValidationError
 from sqlalchemy.dialects import sqlite
 
-from beers.schemas import price_field
 from servicekit.db import Cents, UTCDateTime
 from servicekit.problem_json import flatten_validation_detail
 from servicekit.schemas import Money, UtcTime
@@ -32,12 +31,6 @@ def test_money_reads_strings_and_numbers_exactly(given: Any, expected: str) -> N
 def test_money_refuses_what_it_would_have_to_round_or_guess(given: Any) -> None:
     with pytest.raises(ValidationError):
         Money(allow_none=False).deserialize(given)
-
-
-@pytest.mark.parametrize("given", ["0", "0.00", "-1", "1000000", "999999.991"])
-def test_a_price_is_more_than_zero_and_at_most_999999_99(given: Any) -> None:
-    with pytest.raises(ValidationError):
-        price_field().deserialize(given)
 
 
 def test_money_is_written_with_two_places() -> None:
