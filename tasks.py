@@ -397,6 +397,8 @@ def up(
             print("\nThe shop is up (Ctrl-C stops it):")
             for name, url in urls.items():
                 print(f"  {name:7} {url}/   API docs: {url}/api/docs")
+            # Now, not when the shop stops, also to a pipe or a file (a log, a test).
+            sys.stdout.flush()
             while all(server.poll() is None for server in servers.values()):
                 time.sleep(0.5)
             raise Exit("inv up: a service stopped; stopping the others", code=1)
